@@ -1,0 +1,131 @@
+"""What the Python running CAMEO has installed, and how to install what it lacks.
+
+Qt-free: used by the QGIS algorithms, the command line tools and the tests. The plugin
+must load in a QGIS whose Python lacks the runtime packages, so nothing here imports
+them at module level; each is probed on demand.
+"""
+
+import importlib
+import os
+import platform
+import sys
+
+# Import name -> name on PyPI, for every package CAMEO needs at run time.
+RUNTIME_PACKAGES = {
+    "numpy": "numpy",
+    "onnxruntime": "onnxruntime",
+    "rasterio": "rasterio",
+    "pyproj": "pyproj",
+    "shapely": "shapely",
+}
+
+
+class MissingDependencyError(RuntimeError):
+    """A runtime package is not importable; the message says how to install it."""
+
+    def __init__(self, packages):
+        self.packages = list(packages)
+        names = ", ".join(self.packages)
+        plural = "s" if len(self.packages) > 1 else ""
+        super().__init__(
+            f"CAMEO needs the Python package{plural} {names}, not installed in the "
+            f"Python that QGIS uses ({python_executable()}). Install with: "
+            f"{install_command(self.packages)} - then restart QGIS."
+        )
+
+
+def package_version(import_name):
+    """Version string of an importable package, or None if it cannot be imported.
+
+    Any exception counts as "not usable": a package built against another numpy
+    raises ImportError or even AttributeError while importing.
+    """
+    try:
+        module = importlib.import_module(import_name)
+    except Exception:  # noqa: BLE001 - a broken install is as good as a missing one
+        return None
+    return str(getattr(module, "__version__", "unknown"))
+
+
+def missing_packages(import_names=None):
+    """The import names among `import_names` (default: all runtime packages) that fail."""
+    names = RUNTIME_PACKAGES if import_names is None else import_names
+    return [name for name in names if package_version(name) is None]
+
+
+def require(*import_names):
+    """Raise MissingDependencyError naming every package of `import_names` that is missing."""
+    missing = missing_packages(import_names)
+    if missing:
+        raise MissingDependencyError(missing)
+
+
+def python_executable():
+    """The interpreter that runs this code, also when it is embedded in QGIS.
+
+    Inside QGIS `sys.executable` is often the QGIS binary itself, not Python, so fall
+    back to the interpreter that lives in the embedded Python's prefix.
+    """
+    exe = sys.executable or ""
+    if os.path.basename(exe).lower().startswith("python"):
+        return exe
+    version = f"{sys.version_info.major}.{sys.version_info.minor}"
+    candidates = [
+        os.path.join(sys.exec_prefix, "python.exe"),  # Windows / OSGeo4W
+        os.path.join(sys.exec_prefix, "bin", f"python{version}"),
+        os.path.join(sys.exec_prefix, "bin", "python3"),
+    ]
+    for candidate in candidates:
+        if os.path.isfile(candidate):
+            return candidate
+    return "python3"
+
+
+def _numpy_pin():
+    """Keep the numpy that QGIS ships: PyQGIS and GDAL are compiled against it."""
+    version = package_version("numpy")
+    return f'"numpy=={version}"' if version else '"numpy<2"'
+
+
+def install_command(import_names):
+    """One shell command that installs `import_names` for this Python, numpy left alone."""
+    pip_names = " ".join(RUNTIME_PACKAGES.get(name, name) for name in import_names)
+    python = python_executable()
+    if platform.system() == "Windows":
+        # Run in the OSGeo4W shell, where `python` is the interpreter QGIS embeds.
+        return f"python -m pip install {pip_names} {_numpy_pin()}"
+    user_flag = "" if _in_virtualenv() else " --user"
+    # Debian 12 and Ubuntu 23.04+ mark the system Python "externally managed" (PEP 668).
+    managed = os.path.isfile(
+        os.path.join(sys.base_prefix, "lib", f"python{sys.version_info.major}.{sys.version_info.minor}",
+                     "EXTERNALLY-MANAGED"))
+    break_flag = " --break-system-packages" if managed and not _in_virtualenv() else ""
+    quoted = f'"{python}"' if " " in python else python
+    return f"{quoted} -m pip install{user_flag}{break_flag} {pip_names} {_numpy_pin()}"
+
+
+def _in_virtualenv():
+    return sys.prefix != sys.base_prefix
+
+
+def onnxruntime_providers():
+    """Execution providers ONNX Runtime offers here (e.g. CUDAExecutionProvider), or []."""
+    try:
+        import onnxruntime
+    except Exception:  # noqa: BLE001
+        return []
+    return list(onnxruntime.get_available_providers())
+
+
+def runtime_report():
+    """Versions of Python and of every runtime package (None = not importable)."""
+    report = {"python": platform.python_version(), "python_executable": python_executable()}
+    for name in RUNTIME_PACKAGES:
+        report[name] = package_version(name)
+    report["onnxruntime_providers"] = onnxruntime_providers()
+    try:
+        import rasterio
+        report["rasterio_gdal"] = rasterio.__gdal_version__
+    except Exception:  # noqa: BLE001
+        report["rasterio_gdal"] = None
+    return report
