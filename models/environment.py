@@ -10,6 +10,8 @@ import os
 import platform
 import sys
 
+from .errors import CameoError
+
 # Import name -> name on PyPI, for every package CAMEO needs at run time.
 RUNTIME_PACKAGES = {
     "numpy": "numpy",
@@ -20,7 +22,7 @@ RUNTIME_PACKAGES = {
 }
 
 
-class MissingDependencyError(RuntimeError):
+class MissingDependencyError(CameoError):
     """A runtime package is not importable; the message says how to install it."""
 
     def __init__(self, packages):

@@ -1,0 +1,1 @@
+"""QGIS Processing glue: one algorithm per module, all numerics in `models/`."""

@@ -1,0 +1,31 @@
+"""The CAMEO Processing provider (id `cameo`)."""
+
+from qgis.core import QgsProcessingProvider
+from qgis.PyQt.QtGui import QIcon
+
+from .base import ICON_PATH
+from .check_install import CheckInstallation
+from .model_info import DescribeModel
+
+ALGORITHMS = (CheckInstallation, DescribeModel)
+
+
+class CameoProvider(QgsProcessingProvider):
+    def id(self):
+        return "cameo"
+
+    def name(self):
+        return "CAMEO"
+
+    def longName(self):  # noqa: N802 - QGIS API
+        return "CAMEO - context-aware multimodal embeddings for earth observation"
+
+    def icon(self):
+        return QIcon(ICON_PATH)
+
+    def svgIconPath(self):  # noqa: N802
+        return ICON_PATH
+
+    def loadAlgorithms(self):  # noqa: N802
+        for algorithm in ALGORITHMS:
+            self.addAlgorithm(algorithm())
