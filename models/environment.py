@@ -65,11 +65,14 @@ def require(*import_names):
 def python_executable():
     """The interpreter that runs this code, also when it is embedded in QGIS.
 
-    Inside QGIS `sys.executable` is often the QGIS binary itself, not Python, so fall
-    back to the interpreter that lives in the embedded Python's prefix.
+    Inside QGIS `sys.executable` is the QGIS binary or whatever `python3` comes first on
+    PATH (e.g. a pyenv shim), not the embedded Python; trust it only when it lives in
+    this Python's prefix, else use the interpreter found in that prefix.
     """
     exe = sys.executable or ""
-    if os.path.basename(exe).lower().startswith("python"):
+    prefixes = {os.path.realpath(p) for p in (sys.prefix, sys.exec_prefix)}
+    if (os.path.basename(exe).lower().startswith("python")
+            and any(os.path.abspath(exe).startswith(p + os.sep) for p in prefixes)):
         return exe
     version = f"{sys.version_info.major}.{sys.version_info.minor}"
     candidates = [

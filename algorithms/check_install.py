@@ -1,0 +1,96 @@
+"""cameo:checkinstall - report what CAMEO finds: software versions, models, sample data."""
+
+import json
+
+from osgeo import gdal
+from qgis.core import (
+    Qgis,
+    QgsProcessingOutputBoolean,
+    QgsProcessingOutputString,
+)
+
+from ..models.environment import install_command, missing_packages, runtime_report
+from ..models.manifest import MODELS_DIR, verify_models
+from ..models.sample_data import sample_data_dir, sample_data_found
+from .base import CameoAlgorithm
+
+# Output name -> key of the runtime report (see models.environment.runtime_report).
+VERSION_OUTPUTS = {
+    "PYTHON_VERSION": "python",
+    "NUMPY_VERSION": "numpy",
+    "ONNXRUNTIME_VERSION": "onnxruntime",
+    "RASTERIO_VERSION": "rasterio",
+    "PYPROJ_VERSION": "pyproj",
+    "SHAPELY_VERSION": "shapely",
+}
+
+
+class CheckInstallation(CameoAlgorithm):
+    NAME = "checkinstall"
+    DISPLAY_NAME = "Check installation"
+    GROUP = "utilities"
+    HELP = (
+        "Reports what CAMEO needs and finds: the versions of QGIS, GDAL, numpy, "
+        "onnxruntime (with its execution providers, e.g. CUDA), rasterio, pyproj and "
+        "shapely; whether every bundled model file matches its sha256 in the manifest; "
+        "and whether the sample data directory ($CAMEO_DATA, default ../shared/data) is "
+        "reachable. Missing packages are listed with the command that installs them for "
+        "the Python QGIS uses. Run it first when something does not work, and attach its "
+        "log to a bug report."
+    )
+
+    def initAlgorithm(self, config=None):  # noqa: N802 - QGIS API
+        self.addOutput(QgsProcessingOutputString("QGIS_VERSION", "QGIS version"))
+        self.addOutput(QgsProcessingOutputString("GDAL_VERSION", "GDAL version (QGIS)"))
+        for name, key in VERSION_OUTPUTS.items():
+            self.addOutput(QgsProcessingOutputString(name, f"{key} version"))
+        self.addOutput(QgsProcessingOutputString("ONNXRUNTIME_PROVIDERS",
+                                                 "ONNX Runtime execution providers"))
+        self.addOutput(QgsProcessingOutputString("MISSING_PACKAGES", "Missing packages"))
+        self.addOutput(QgsProcessingOutputString("INSTALL_COMMAND",
+                                                 "Command that installs the missing packages"))
+        self.addOutput(QgsProcessingOutputBoolean("MODELS_OK",
+                                                  "All bundled models match the manifest"))
+        self.addOutput(QgsProcessingOutputString("MODELS", "Bundled models (JSON)"))
+        self.addOutput(QgsProcessingOutputString("SAMPLE_DATA_DIR", "Sample data directory"))
+        self.addOutput(QgsProcessingOutputBoolean("SAMPLE_DATA_FOUND", "Sample data found"))
+
+    def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
+        report = runtime_report()
+        missing = missing_packages()
+        models = verify_models()
+        results = {
+            "QGIS_VERSION": Qgis.version(),
+            "GDAL_VERSION": gdal.__version__,
+            "ONNXRUNTIME_PROVIDERS": ",".join(report["onnxruntime_providers"]),
+            "MISSING_PACKAGES": ",".join(missing),
+            "INSTALL_COMMAND": install_command(missing) if missing else "",
+            "MODELS_OK": all(model.ok for model in models),
+            "MODELS": json.dumps([{"file": m.name, "status": m.status, "sha256": m.actual_sha256}
+                                  for m in models]),
+            "SAMPLE_DATA_DIR": sample_data_dir(),
+            "SAMPLE_DATA_FOUND": sample_data_found(),
+        }
+        for name, key in VERSION_OUTPUTS.items():
+            results[name] = report[key] or "not installed"
+
+        feedback.pushInfo(f"QGIS {results['QGIS_VERSION']}, GDAL {results['GDAL_VERSION']}, "
+                          f"Python {report['python']} ({report['python_executable']})")
+        for name, key in VERSION_OUTPUTS.items():
+            if key != "python":
+                feedback.pushInfo(f"{key}: {results[name]}")
+        if report["rasterio_gdal"]:
+            feedback.pushInfo(f"rasterio's GDAL: {report['rasterio_gdal']}")
+        feedback.pushInfo("ONNX Runtime providers: " + (results["ONNXRUNTIME_PROVIDERS"] or "none"))
+        if missing:
+            feedback.reportError("Missing packages: " + ", ".join(missing)
+                                 + ". Install with: " + results["INSTALL_COMMAND"])
+        feedback.pushInfo(f"Bundled models in {MODELS_DIR}: " + (
+            ", ".join(f"{m.name} ({m.status})" for m in models) or "none yet"))
+        for model in models:
+            if not model.ok:
+                feedback.reportError(f"Model {model.name}: {model.status} - reinstall the plugin.")
+        feedback.pushInfo(f"Sample data: {results['SAMPLE_DATA_DIR']} "
+                          + ("(found)" if results["SAMPLE_DATA_FOUND"] else
+                             "(not found; set CAMEO_DATA to its path)"))
+        return results

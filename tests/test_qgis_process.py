@@ -1,0 +1,62 @@
+"""The plugin through the real `qgis_process.bin` command line, as users script it."""
+
+import json
+
+import numpy
+import onnxruntime
+from osgeo import gdal
+
+from onnx_models import write_affine_model
+
+
+def test_list_shows_the_cameo_algorithms(qgis_process):
+    listing = qgis_process("list").stdout
+    assert "cameo:checkinstall\tCheck installation" in listing
+    assert "cameo:modelinfo\tDescribe ONNX model" in listing
+
+
+def test_checkinstall_json_reports_the_installed_versions(qgis_process, data_dir):
+    results = json.loads(qgis_process("run", "cameo:checkinstall", "--json").stdout)["results"]
+    assert results["ONNXRUNTIME_VERSION"] == onnxruntime.__version__
+    assert results["NUMPY_VERSION"] == numpy.__version__
+    assert results["GDAL_VERSION"] == gdal.__version__
+    assert results["SAMPLE_DATA_FOUND"] is True
+    assert results["SAMPLE_DATA_DIR"] == str(data_dir)
+    assert results["MISSING_PACKAGES"] == ""
+
+
+def test_checkinstall_follows_cameo_data(qgis_process, tmp_path):
+    done = qgis_process("run", "cameo:checkinstall", "--json", env={"CAMEO_DATA": str(tmp_path)})
+    results = json.loads(done.stdout)["results"]
+    assert results["SAMPLE_DATA_DIR"] == str(tmp_path)
+    assert results["SAMPLE_DATA_FOUND"] is False
+
+
+def test_without_onnxruntime_the_plugin_loads_and_names_the_fix(qgis_process, hide_packages):
+    hidden = hide_packages("onnxruntime")
+    listing = qgis_process("list", python_path_first=hidden).stdout
+    assert "cameo:checkinstall" in listing and "cameo:modelinfo" in listing
+
+    report = qgis_process("run", "cameo:checkinstall", "--json", python_path_first=hidden)
+    results = json.loads(report.stdout)["results"]
+    assert results["ONNXRUNTIME_VERSION"] == "not installed"
+    assert results["MISSING_PACKAGES"] == "onnxruntime"
+    assert results["INSTALL_COMMAND"] == (
+        f'/usr/bin/python3.11 -m pip install --user --break-system-packages onnxruntime '
+        f'"numpy=={numpy.__version__}"')
+
+    failed = qgis_process("run", "cameo:modelinfo", "--INPUT=/nonexistent.onnx",
+                          python_path_first=hidden, check=False)
+    assert failed.returncode != 0
+    output = failed.stdout + failed.stderr
+    assert "CAMEO needs the Python package onnxruntime" in output
+    assert results["INSTALL_COMMAND"] in output
+    assert "Traceback" not in output
+
+
+def test_modelinfo_json_on_a_real_model(qgis_process, tmp_path):
+    folder = tmp_path / "dir with spaces é"  # paths users really have
+    folder.mkdir()
+    path = write_affine_model(folder / "m.onnx", {"modality": "S2"})
+    done = qgis_process("run", "cameo:modelinfo", "--json", f"--INPUT={path}")
+    assert json.loads(json.loads(done.stdout)["results"]["METADATA"]) == {"modality": "S2"}

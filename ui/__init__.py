@@ -1,0 +1,1 @@
+"""Widgets of the CAMEO plugin (QGIS desktop only)."""
