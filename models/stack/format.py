@@ -1,0 +1,240 @@
+"""The CAMEO time-stack GeoTIFF format, version 1 (docs/stack-format.md).
+
+One GeoTIFF per modality, float32, date-major bands (band index = t * C + c + 1),
+NaN = invalid, metadata in dataset and band tags. `StackWriter` writes one block by
+block under a temporary name and renames it when complete; `write_stack` writes a
+whole in-memory array; `read_stack` / `read_stack_info` read one back.
+"""
+
+import datetime as _dt
+import math
+import os
+import uuid
+from dataclasses import dataclass, field
+
+import numpy as np
+import rasterio
+from rasterio.crs import CRS
+from rasterio.windows import Window
+
+from ..errors import CameoInputError
+
+FORMAT_VERSION = "1"
+S2_BANDS = ("B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B11", "B12")
+S1_BANDS = ("VV", "VH")
+TILE = 256
+
+GTIFF_PROFILE = {
+    "driver": "GTiff",
+    "dtype": "float32",
+    "nodata": float("nan"),
+    "tiled": True,
+    "blockxsize": TILE,
+    "blockysize": TILE,
+    "interleave": "band",
+    "compress": "deflate",
+    "predictor": 3,
+    "zlevel": 1,
+    "BIGTIFF": "IF_SAFER",
+}
+
+# Bounded GDAL block cache while writing/reading stacks (bytes): keeps peak memory
+# independent of the raster size.
+GDAL_CACHE_BYTES = 256 * 1024 * 1024
+
+
+def band_description(date, band):
+    return f"{date.isoformat()} {band}"
+
+
+def format_gap(gap):
+    if gap is None or (isinstance(gap, float) and math.isnan(gap)):
+        return "nan"
+    return str(int(gap))
+
+
+def temporary_path(path):
+    """A unique sibling name for writing `path` before the atomic rename."""
+    folder, name = os.path.split(os.path.abspath(path))
+    stem, ext = os.path.splitext(name)
+    return os.path.join(folder, f".{stem}.tmp-{uuid.uuid4().hex[:8]}{ext}")
+
+
+def remove_quietly(path):
+    for candidate in (path, path + ".aux.xml"):
+        try:
+            os.remove(candidate)
+        except FileNotFoundError:
+            pass
+
+
+class StackWriter:
+    """Write a stack block by block to a temporary file; `commit()` renames it.
+
+    Use as a context manager: leaving the block with an exception deletes the
+    temporary file; `commit()` (or `finish()` + a later `os.replace`) publishes it.
+    """
+
+    def __init__(self, path, dates, bands, crs, transform, width, height, modality, tags=None):
+        self.path = os.path.abspath(path)
+        self.dates = list(dates)
+        self.bands = list(bands)
+        self.modality = modality
+        self.tmp_path = temporary_path(self.path)
+        self._tags = dict(tags or {})
+        profile = dict(GTIFF_PROFILE)
+        # GTiff wants block sizes no bigger than the raster only when striped; tiles
+        # of 256 are fine for any size, but tiny rasters are written striped.
+        if width < TILE or height < TILE:
+            profile.update(tiled=False)
+            profile.pop("blockxsize")
+            profile.pop("blockysize")
+        profile.update(
+            width=width, height=height, count=len(self.dates) * len(self.bands),
+            crs=crs, transform=transform,
+        )
+        self._dataset = rasterio.open(self.tmp_path, "w", **profile)
+        self._closed = False
+        try:
+            for t, date in enumerate(self.dates):
+                for c, band in enumerate(self.bands):
+                    index = self.band_index(t, c)
+                    self._dataset.set_band_description(index, band_description(date, band))
+                    self._dataset.update_tags(index, DATE=date.isoformat(), BAND=band)
+        except Exception:
+            self.abort()
+            raise
+
+    def band_index(self, t, c):
+        return t * len(self.bands) + c + 1
+
+    def write(self, t, c, array, window):
+        self._dataset.write(np.asarray(array, dtype="float32"), self.band_index(t, c), window=window)
+
+    def update_tags(self, **tags):
+        self._tags.update(tags)
+
+    def finish(self):
+        """Write the dataset tags and close; the file stays under its temporary name."""
+        tags = {
+            "CAMEO_STACK_VERSION": FORMAT_VERSION,
+            "CAMEO_MODALITY": self.modality,
+            "CAMEO_DATES": ",".join(d.isoformat() for d in self.dates),
+            "CAMEO_BANDS": ",".join(self.bands),
+        }
+        tags.update({k: str(v) for k, v in self._tags.items()})
+        self._dataset.update_tags(**tags)
+        self._dataset.close()
+        self._closed = True
+        remove_quietly(self.tmp_path + ".aux.xml")
+
+    def commit(self):
+        if not self._closed:
+            self.finish()
+        os.replace(self.tmp_path, self.path)
+
+    def abort(self):
+        if not self._closed:
+            try:
+                self._dataset.close()
+            except Exception:  # noqa: BLE001 - best effort clean-up
+                pass
+            self._closed = True
+        remove_quietly(self.tmp_path)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is not None:
+            self.abort()
+        return False
+
+
+def write_stack(path, values, dates, bands, crs, transform, modality, **tags):
+    """Write a whole `[T, C, H, W]` array as a stack, atomically."""
+    values = np.asarray(values, dtype="float32")
+    if values.ndim != 4 or values.shape[0] != len(dates) or values.shape[1] != len(bands):
+        raise CameoInputError(
+            f"write_stack: values have shape {values.shape}, expected "
+            f"[{len(dates)} dates, {len(bands)} bands, H, W]. Pass one array per date and band."
+        )
+    height, width = values.shape[2:]
+    with StackWriter(path, dates, bands, CRS.from_user_input(crs), transform, width, height,
+                     modality, tags) as writer:
+        window = Window(0, 0, width, height)
+        for t in range(len(dates)):
+            for c in range(len(bands)):
+                writer.write(t, c, values[t, c], window)
+        writer.commit()
+    return os.path.abspath(path)
+
+
+@dataclass
+class Stack:
+    path: str
+    dates: list
+    bands: list
+    crs: object
+    transform: object
+    width: int
+    height: int
+    modality: str
+    tags: dict = field(default_factory=dict)
+    s1_gap_days: object = None
+    s1_dates: object = None
+    valid_fraction: object = None
+    values: object = None
+
+
+def _parse_list(text):
+    return [item for item in (text or "").split(",")]
+
+
+def read_stack_info(path):
+    """A stack's metadata (a `Stack` with `values=None`)."""
+    return _read(path, window=None, with_values=False)
+
+
+def read_stack(path, window=None):
+    """A stack with its values, `[T, C, H, W]` float32, optionally a window only.
+
+    `window` is a rasterio Window or `(col_off, row_off, width, height)`.
+    """
+    return _read(path, window=window, with_values=True)
+
+
+def _read(path, window, with_values):
+    try:
+        dataset = rasterio.open(path)
+    except rasterio.errors.RasterioIOError as error:
+        raise CameoInputError(f"Cannot open the stack '{path}': {error}. Give a file written by cameo:preparestack.") from error
+    with dataset:
+        tags = dataset.tags()
+        if tags.get("CAMEO_STACK_VERSION") != FORMAT_VERSION:
+            raise CameoInputError(
+                f"'{path}' is not a CAMEO time stack version {FORMAT_VERSION} (no CAMEO_STACK_VERSION tag). "
+                "Prepare it with cameo:preparestack."
+            )
+        dates = [_dt.date.fromisoformat(d) for d in _parse_list(tags["CAMEO_DATES"])]
+        bands = _parse_list(tags["CAMEO_BANDS"])
+        info = Stack(
+            path=os.path.abspath(path), dates=dates, bands=bands, crs=dataset.crs,
+            transform=dataset.transform, width=dataset.width, height=dataset.height,
+            modality=tags.get("CAMEO_MODALITY", ""), tags=tags,
+        )
+        if "CAMEO_S1_GAP_DAYS" in tags:
+            info.s1_gap_days = np.array([float(g) for g in _parse_list(tags["CAMEO_S1_GAP_DAYS"])])
+            info.s1_dates = [_dt.date.fromisoformat(d) if d else None
+                             for d in _parse_list(tags.get("CAMEO_S1_DATES", ""))]
+        if "CAMEO_VALID_FRACTION" in tags:
+            info.valid_fraction = np.array([float(v) for v in _parse_list(tags["CAMEO_VALID_FRACTION"])])
+        if with_values:
+            if window is not None and not isinstance(window, Window):
+                window = Window(*window)
+            data = dataset.read(window=window, out_dtype="float32")
+            if window is not None:
+                info.transform = dataset.window_transform(window)
+                info.height, info.width = data.shape[1:]
+            info.values = data.reshape(len(dates), len(bands), data.shape[1], data.shape[2])
+        return info

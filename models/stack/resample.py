@@ -1,0 +1,135 @@
+"""Read one band of one source onto a window of the target grid, block by block.
+
+Only the source pixels under the window (plus a small margin for the resampling
+kernel) are read, so memory depends on the block size, never on the raster size.
+"""
+
+import math
+from collections import OrderedDict
+
+import numpy as np
+import rasterio
+from rasterio.enums import Resampling
+from rasterio.warp import reproject, transform_bounds
+from rasterio.windows import Window
+
+from .sources import GDAL_ENV
+
+RESAMPLING = {"nearest": Resampling.nearest, "bilinear": Resampling.bilinear, "cubic": Resampling.cubic}
+_MARGIN = {"nearest": 1, "bilinear": 2, "cubic": 3}
+
+
+class DatasetPool:
+    """Keeps up to `size` datasets open (opening a NetCDF per block is slow)."""
+
+    def __init__(self, size=32):
+        self.size = size
+        self._open = OrderedDict()
+        self._env = None
+
+    def __enter__(self):
+        self._env = rasterio.Env(**GDAL_ENV)
+        self._env.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        self._env.__exit__(*exc)
+        return False
+
+    def get(self, path):
+        dataset = self._open.get(path)
+        if dataset is None:
+            dataset = rasterio.open(path)
+            self._open[path] = dataset
+            while len(self._open) > self.size:
+                _, old = self._open.popitem(last=False)
+                old.close()
+        else:
+            self._open.move_to_end(path)
+        return dataset
+
+    def close(self):
+        while self._open:
+            _, dataset = self._open.popitem()
+            dataset.close()
+
+
+def _raw_to_float(raw, nodata):
+    data = raw.astype("float32", copy=False) if raw.dtype != np.float32 else raw.copy()
+    if nodata is not None and not (isinstance(nodata, float) and math.isnan(nodata)):
+        data[raw == nodata] = np.nan
+    return data
+
+
+def _aligned_offset(src_grid, dst_crs, dst_transform):
+    """(col, row) offset when the source grid is the target grid shifted by whole pixels."""
+    if src_grid.crs != dst_crs:
+        return None
+    s, d = src_grid.transform, dst_transform
+    if not (math.isclose(s.a, d.a, rel_tol=1e-9) and math.isclose(s.e, d.e, rel_tol=1e-9)
+            and s.b == 0 and s.d == 0 and d.b == 0 and d.d == 0):
+        return None
+    col = (d.c - s.c) / s.a
+    row = (d.f - s.f) / s.e
+    if abs(col - round(col)) > 1e-6 or abs(row - round(row)) > 1e-6:
+        return None
+    return int(round(col)), int(round(row))
+
+
+def read_onto(pool, ref, dst_crs, dst_transform, width, height, resampling="bilinear", convert=None):
+    """Band `ref` resampled onto a `height` x `width` window of the target grid.
+
+    Returns float32 with NaN where the source has no data or does not reach.
+    `convert(float32 array) -> float32 array` maps source values (NaN = nodata) before
+    resampling (scaling to reflectance, dB to linear power...).
+    """
+    dataset = pool.get(ref.path)
+    out = np.full((height, width), np.nan, dtype="float32")
+    src = ref.grid
+    offset = _aligned_offset(src, dst_crs, dst_transform)
+    if offset is not None:
+        col, row = offset
+        c0, r0 = max(col, 0), max(row, 0)
+        c1, r1 = min(col + width, src.width), min(row + height, src.height)
+        if c1 <= c0 or r1 <= r0:
+            return out
+        raw = dataset.read(ref.index, window=Window(c0, r0, c1 - c0, r1 - r0))
+        data = _raw_to_float(raw, ref.nodata)
+        if convert is not None:
+            data = convert(data)
+        out[r0 - row:r1 - row, c0 - col:c1 - col] = data
+        return out
+    # General case: the source pixels under the window, plus a kernel margin.
+    t = dst_transform
+    left, top = t.c, t.f
+    right, bottom = t.c + t.a * width, t.f + t.e * height
+    bounds = (min(left, right), min(top, bottom), max(left, right), max(top, bottom))
+    if src.crs != dst_crs:
+        bounds = transform_bounds(dst_crs, src.crs, *bounds, densify_pts=21)
+    inv = ~src.transform
+    xs, ys = [], []
+    for x in (bounds[0], bounds[2]):
+        for y in (bounds[1], bounds[3]):
+            c, r = inv * (x, y)
+            xs.append(c)
+            ys.append(r)
+    margin = _MARGIN[resampling]
+    c0 = max(int(math.floor(min(xs))) - margin, 0)
+    r0 = max(int(math.floor(min(ys))) - margin, 0)
+    c1 = min(int(math.ceil(max(xs))) + margin, src.width)
+    r1 = min(int(math.ceil(max(ys))) + margin, src.height)
+    if c1 <= c0 or r1 <= r0:
+        return out
+    window = Window(c0, r0, c1 - c0, r1 - r0)
+    raw = dataset.read(ref.index, window=window)
+    data = _raw_to_float(raw, ref.nodata)
+    if convert is not None:
+        data = convert(data)
+    reproject(
+        data, out,
+        src_transform=dataset.window_transform(window), src_crs=src.crs, src_nodata=np.nan,
+        dst_transform=dst_transform, dst_crs=dst_crs, dst_nodata=np.nan,
+        resampling=RESAMPLING[resampling], num_threads=1, init_dest_nodata=True,
+    )
+    return out
