@@ -63,10 +63,20 @@ link_plugin() {
   fi
   ln -s "$repo" "$link"
   say "linked $link -> $repo"
-  scripts/qgis-process plugins enable cameo >/dev/null
+}
+
+enable_plugin() {
+  # `plugins enable` exits non-zero when the plugin is enabled already: check the list.
+  scripts/qgis-process plugins 2>/dev/null | grep -q '^\* cameo$' && return 0
+  scripts/qgis-process plugins enable cameo >/dev/null 2>&1 || true
+  if ! scripts/qgis-process plugins 2>/dev/null | grep -q '^\* cameo$'; then
+    say "qgis_process does not list cameo as enabled: run 'scripts/qgis-process plugins' to see why"
+    exit 1
+  fi
 }
 
 install_apt_packages
 install_python_packages
 link_plugin
+enable_plugin
 say "ready: $("$VENV/bin/python" -c 'import numpy, onnxruntime; print("numpy", numpy.__version__, "onnxruntime", onnxruntime.__version__)')"
