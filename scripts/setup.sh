@@ -30,7 +30,7 @@ install_apt_packages() {
   [ "$(id -u)" -ne 0 ] && sudo="sudo"
   say "installing ${missing[*]} with apt-get"
   $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
 }
 
 install_python_packages() {

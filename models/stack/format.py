@@ -83,12 +83,6 @@ class StackWriter:
         self.tmp_path = temporary_path(self.path)
         self._tags = dict(tags or {})
         profile = dict(GTIFF_PROFILE)
-        # GTiff wants block sizes no bigger than the raster only when striped; tiles
-        # of 256 are fine for any size, but tiny rasters are written striped.
-        if width < TILE or height < TILE:
-            profile.update(tiled=False)
-            profile.pop("blockxsize")
-            profile.pop("blockysize")
         profile.update(
             width=width, height=height, count=len(self.dates) * len(self.bands),
             crs=crs, transform=transform,

@@ -322,7 +322,8 @@ def _add_dataset(catalog, path, label, container, band_orders, wanted):
             raw_name = variable or description or f"band {i}"
             catalog.names_found.append(name or raw_name)
             if name is None:
-                catalog.unnamed[label] = catalog.unnamed.get(label, 0) + 1
+                if not (variable or description):
+                    catalog.unnamed[label] = catalog.unnamed.get(label, 0) + 1
                 continue
             if wanted is not None and name not in wanted:
                 continue
