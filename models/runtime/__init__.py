@@ -1,0 +1,20 @@
+"""Run the CAMEO ONNX models over Sentinel-2 (+ Sentinel-1) stack tiles (numpy + onnxruntime).
+
+All preprocessing (band order, scaling, clipping, normalisation, invalid fill, window,
+frames, halo) is read from the ONNX metadata; nothing about the inputs is hard-coded
+here. Models are checked against the sha256 manifest before use.
+
+    models = load_models()                          # models/onnx, verified
+    emb = embed_raster(models, s2.values, s2.dates, s2_bands=s2.bands,
+                       s1_values=s1.values, s1_bands=s1.bands, s1_gap_days=s1.s1_gap_days)
+    # emb: [T, 7, H, W] float32, F01..F07 per date
+
+The issue-5 engine adds tiling and I/O around `embed_tile`, which takes one tile with its
+7-pixel halo ([T, C, H+14, W+14], NaN = invalid, NaN outside the raster).
+"""
+
+from .engine import (CameoModels, ModalitySpec, MODEL_FILES, date_window, embed_raster, embed_tile,
+                     embed_windows, load_models, preprocess, window_feeds)
+
+__all__ = ["CameoModels", "ModalitySpec", "MODEL_FILES", "date_window", "embed_raster", "embed_tile",
+           "embed_windows", "load_models", "preprocess", "window_feeds"]

@@ -1,0 +1,350 @@
+"""Dense, exact embedding of stack tiles with the CAMEO ONNX models.
+
+Conventions (they are also written into every model's metadata):
+- Window: 15 x 15 px x 11 dates; the target is the central pixel of the target date.
+- Dates: the window of date t is the 11 nearest dates in the stack's date order, i.e.
+  the consecutive run start..start+10 with start = clamp(t - 5, 0, T - 11), so the
+  target is off-centre for the first and last five dates. Every frame carries its day
+  offset to the target date. With fewer than 11 dates the missing frames are padding
+  (frame_exists = 0) and are masked out of attention.
+- Space: pixels outside the raster are invalid (NaN), exactly like clouds; the halo of
+  a tile at the raster border is therefore filled with NaN. A pixel-date is valid when
+  all its bands are finite.
+- Invalid pixels are filled with 0 after normalisation (the training mean) and get
+  validity channel 0 - a value that does not depend on the window, so dense == window.
+- S1 for a pixel-date is "present" when its S1 bands at that pixel and date are finite;
+  otherwise the fusion model takes its S1-missing path (as when no S1 stack is given).
+"""
+
+import json
+import os
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..errors import CameoInputError
+from ..manifest import MODELS_DIR, verified_model_path
+from ..progress import check_cancelled
+
+MODEL_FILES = {
+    "s2_frame": "cameo_s2_frame.onnx",
+    "s2_temporal": "cameo_s2_temporal.onnx",
+    "s1_frame": "cameo_s1_frame.onnx",
+    "s1_temporal": "cameo_s1_temporal.onnx",
+    "fusion": "cameo_fusion.onnx",
+    "window_reference": "cameo_window_reference.onnx",
+}
+
+
+@dataclass
+class ModalitySpec:
+    """How raw stack values of one modality become model input (from ONNX metadata)."""
+    modality: str
+    bands: list
+    units: str
+    clip_min: float
+    clip_max: float
+    add: float
+    multiply: float
+    mean: np.ndarray
+    std: np.ndarray
+    fill: float
+    window: int
+    frames: int
+    halo: int
+    feature_channels: int
+    latent_dim: int
+    extra: dict = field(default_factory=dict)
+
+    @classmethod
+    def from_metadata(cls, meta):
+        try:
+            scaling = json.loads(meta["cameo_scaling"])
+            return cls(
+                modality=meta["cameo_modality"], bands=json.loads(meta["cameo_bands"]),
+                units=meta["cameo_input_units"],
+                clip_min=float(scaling["clip_min"]), clip_max=float(scaling["clip_max"]),
+                add=float(scaling["add"]), multiply=float(scaling["multiply"]),
+                mean=np.asarray(json.loads(meta["cameo_norm_mean"]), dtype=np.float32),
+                std=np.asarray(json.loads(meta["cameo_norm_std"]), dtype=np.float32),
+                fill=float(meta["cameo_invalid_fill"]), window=int(meta["cameo_window"]),
+                frames=int(meta["cameo_frames"]), halo=int(meta["cameo_halo"]),
+                feature_channels=int(meta["cameo_feature_channels"]),
+                latent_dim=int(meta["cameo_latent_dim"]), extra=dict(meta))
+        except (KeyError, ValueError) as error:
+            raise CameoInputError(
+                f"The ONNX model's metadata lacks or garbles {error}: it is not a CAMEO "
+                "modality model of this version. Use the models shipped with the plugin.") from error
+
+    def check_bands(self, bands, what):
+        bands = [str(b) for b in bands]
+        if bands != self.bands:
+            missing = [b for b in self.bands if b not in bands]
+            detail = f"missing {', '.join(missing)}" if missing else "same bands in another order or extra bands"
+            raise CameoInputError(
+                f"The {what} has bands {', '.join(bands)} but the {self.modality} model expects "
+                f"{', '.join(self.bands)} in this order ({detail}). Prepare the stack with "
+                "cameo:preparestack so that it carries exactly these bands.")
+
+
+def preprocess(values, spec):
+    """Raw stack values [..., C, H, W] (NaN invalid) -> [..., C+1, H, W] float32 model input."""
+    values = np.asarray(values, dtype=np.float32)
+    valid = np.all(np.isfinite(values), axis=-3, keepdims=True)
+    scaled = (np.clip(values, spec.clip_min, spec.clip_max) + np.float32(spec.add)) * np.float32(spec.multiply)
+    shape = (-1, 1, 1)
+    norm = (scaled - spec.mean.reshape(shape)) / spec.std.reshape(shape)
+    norm = np.where(valid, norm, np.float32(spec.fill)).astype(np.float32)
+    return np.concatenate([norm, valid.astype(np.float32)], axis=-3)
+
+
+def date_window(t, n_dates, frames=11):
+    """(indices [frames] with -1 for padding, target position) of date t's window."""
+    if n_dates >= frames:
+        start = min(max(t - frames // 2, 0), n_dates - frames)
+        return list(range(start, start + frames)), t - start
+    return list(range(n_dates)) + [-1] * (frames - n_dates), t
+
+
+def _day_numbers(dates):
+    out = []
+    for d in dates:
+        if hasattr(d, "toordinal"):
+            out.append(float(d.toordinal()))
+        else:
+            out.append(float(np.datetime64(str(d), "D").astype(np.int64)))
+    return np.asarray(out, dtype=np.float64)
+
+
+def window_offsets(days, idx):
+    """Day offsets [frames] of the window idx (padding -> 0) relative to its target."""
+    indices, pos = idx
+    t = indices[pos]
+    return np.asarray([days[i] - days[t] if i >= 0 else 0.0 for i in indices], dtype=np.float32)
+
+
+class CameoModels:
+    """The loaded ONNX sessions and their metadata."""
+
+    def __init__(self, sessions, metadata):
+        self.sessions = sessions
+        self.metadata = metadata
+        self.s2 = ModalitySpec.from_metadata(metadata["s2_frame"])
+        self.s1 = ModalitySpec.from_metadata(metadata["s1_frame"]) if "s1_frame" in metadata else None
+        fusion = metadata["fusion"]
+        self.output_names = json.loads(fusion["cameo_output_names"])
+        self.embedding_dim = int(fusion["cameo_embedding_dim"])
+        self.version = fusion["cameo_model_version"]
+        self.name = fusion["cameo_model_name"]
+        for role, meta in metadata.items():
+            if meta.get("cameo_model_version") != self.version or meta.get("cameo_model_name") != self.name:
+                raise CameoInputError(
+                    f"{MODEL_FILES[role]} is model {meta.get('cameo_model_name')} "
+                    f"{meta.get('cameo_model_version')}, the others are {self.name} {self.version}: "
+                    "the model files come from different exports. Reinstall the CAMEO plugin.")
+
+    @property
+    def halo(self):
+        return self.s2.halo
+
+    def run(self, role, feeds):
+        return self.sessions[role].run(None, feeds)
+
+
+def load_models(models_dir=None, threads=None, providers=None, verify=True, roles=None):
+    """Load (and by default verify against SHA256SUMS) the CAMEO ONNX models."""
+    import onnxruntime
+
+    models_dir = models_dir or MODELS_DIR
+    roles = roles or list(MODEL_FILES)
+    options = onnxruntime.SessionOptions()
+    if threads:
+        options.intra_op_num_threads = int(threads)
+        options.inter_op_num_threads = 1
+    available = onnxruntime.get_available_providers()
+    providers = providers or [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in available]
+    sessions, metadata = {}, {}
+    for role in roles:
+        name = MODEL_FILES[role]
+        path = verified_model_path(name, models_dir) if verify else os.path.join(models_dir, name)
+        session = onnxruntime.InferenceSession(path, options, providers=providers)
+        sessions[role] = session
+        metadata[role] = dict(session.get_modelmeta().custom_metadata_map)
+    return CameoModels(sessions, metadata)
+
+
+class _FrameCache:
+    """Frame features of one modality, computed once per frame and dropped when no longer needed."""
+
+    def __init__(self, models, role, spec, values):
+        self.models, self.role, self.spec, self.values = models, role, spec, values
+        self.cache = {}
+
+    def get(self, t):
+        if t not in self.cache:
+            x = preprocess(self.values[t:t + 1], self.spec)
+            self.cache[t] = self.models.run(self.role, {"frames": x})[0][0]
+        return self.cache[t]
+
+    def drop_before(self, t):
+        for key in [k for k in self.cache if k < t]:
+            del self.cache[key]
+
+
+def _temporal(models, role, cache, idx, offsets, rows):
+    indices, pos = idx
+    query = cache.get(indices[pos])
+    feats = [cache.get(i) if i >= 0 else None for i in indices]
+    zero = np.zeros_like(query)
+    stack = np.stack([f if f is not None else zero for f in feats])[None]    # [1, K, F, H, W]
+    exists = np.asarray([[1.0 if i >= 0 else 0.0 for i in indices]], dtype=np.float32)
+    out = []
+    for r0, r1 in rows:
+        out.append(models.run(role, {
+            "query": np.ascontiguousarray(query[None, :, r0:r1]),
+            "features": np.ascontiguousarray(stack[:, :, :, r0:r1]),
+            "frame_exists": exists, "offsets": offsets[None]})[0])
+    return np.concatenate(out, axis=2)                                        # [1, L, H, W]
+
+
+def embed_tile(models, s2_values, dates, *, s2_bands, s1_values=None, s1_bands=None, s1_gap_days=None,
+               progress=None, max_pixels_per_run=16384, return_latents=False):
+    """Embeddings [T, E, H, W] of one tile given with its halo: s2_values [T, C, H+2h, W+2h].
+
+    NaN marks invalid values, including the halo outside the raster. `dates` are the T
+    stack dates (datetime.date or ISO strings) in ascending order; `s1_gap_days` [T]
+    the S1-S2 gaps (NaN or None where there is no S1).
+    """
+    spec2, halo = models.s2, models.halo
+    s2_values = np.asarray(s2_values, dtype=np.float32)
+    if s2_values.ndim != 4:
+        raise CameoInputError(f"S2 tile must be [dates, bands, rows, cols], got shape {s2_values.shape}.")
+    spec2.check_bands(s2_bands, "Sentinel-2 stack")
+    n_dates, _, hh, ww = s2_values.shape
+    if len(dates) != n_dates:
+        raise CameoInputError(f"{len(dates)} dates given for a stack of {n_dates} dates.")
+    h, w = hh - 2 * halo, ww - 2 * halo
+    if h < 1 or w < 1:
+        raise CameoInputError(f"Tile {hh}x{ww} is smaller than its 2 x {halo} px halo.")
+    days = _day_numbers(dates)
+    if np.any(np.diff(days) <= 0):
+        raise CameoInputError("Stack dates must be unique and ascending.")
+    use_s1 = s1_values is not None
+    if use_s1:
+        if models.s1 is None:
+            raise CameoInputError("A Sentinel-1 stack was given but no Sentinel-1 model is loaded.")
+        s1_values = np.asarray(s1_values, dtype=np.float32)
+        models.s1.check_bands(s1_bands, "Sentinel-1 stack")
+        if s1_values.shape[0] != n_dates or s1_values.shape[2:] != s2_values.shape[2:]:
+            raise CameoInputError(
+                f"Sentinel-1 tile shape {s1_values.shape} does not match the Sentinel-2 tile "
+                f"{s2_values.shape} (same dates and grid needed).")
+        gaps = np.zeros(n_dates, np.float32) if s1_gap_days is None else np.asarray(s1_gap_days, np.float32)
+        gaps = np.where(np.isfinite(gaps), gaps, 0.0).astype(np.float32)
+    frames = spec2.frames
+    rows_per_run = max(1, max_pixels_per_run // max(w, 1))
+    rows = [(r, min(r + rows_per_run, h)) for r in range(0, h, rows_per_run)]
+    c2 = _FrameCache(models, "s2_frame", spec2, s2_values)
+    c1 = _FrameCache(models, "s1_frame", models.s1, s1_values) if use_s1 else None
+    out = np.empty((n_dates, models.embedding_dim, h, w), np.float32)
+    latents = {"s2": [], "s1": []}
+    for t in range(n_dates):
+        check_cancelled(progress)
+        idx = date_window(t, n_dates, frames)
+        offsets = window_offsets(days, idx)
+        first = min(i for i in idx[0] if i >= 0)
+        c2.drop_before(first)
+        z2 = _temporal(models, "s2_temporal", c2, idx, offsets, rows)
+        if use_s1:
+            c1.drop_before(first)
+            z1 = _temporal(models, "s1_temporal", c1, idx, offsets, rows)
+            centre = s1_values[t, :, halo:halo + h, halo:halo + w]
+            present = np.all(np.isfinite(centre), axis=0)[None, None].astype(np.float32)
+            gap = gaps[t:t + 1]
+        else:
+            z1 = np.zeros((1, 2 if models.s1 is None else models.s1.latent_dim, h, w), np.float32)
+            present = np.zeros((1, 1, h, w), np.float32)
+            gap = np.zeros(1, np.float32)
+        parts = []
+        for r0, r1 in rows:
+            parts.append(models.run("fusion", {
+                "s2_latent": np.ascontiguousarray(z2[:, :, r0:r1]), "s1_latent": np.ascontiguousarray(z1[:, :, r0:r1]),
+                "s1_gap_days": gap, "s1_present": np.ascontiguousarray(present[:, :, r0:r1])})[0])
+        out[t] = np.concatenate(parts, axis=2)[0]
+        if return_latents:
+            latents["s2"].append(z2[0])
+            latents["s1"].append(z1[0])
+        if progress is not None:
+            progress.setProgress(100.0 * (t + 1) / n_dates)
+    if return_latents:
+        return out, {k: np.stack(v) for k, v in latents.items()}
+    return out
+
+
+def _pad(values, halo):
+    if values is None:
+        return None
+    values = np.asarray(values, dtype=np.float32)
+    return np.pad(values, ((0, 0), (0, 0), (halo, halo), (halo, halo)), constant_values=np.nan)
+
+
+def embed_raster(models, s2_values, dates, *, s2_bands, s1_values=None, s1_bands=None, s1_gap_days=None, **kw):
+    """Embeddings [T, E, H, W] of a whole raster [T, C, H, W] (outside = invalid)."""
+    halo = models.halo
+    return embed_tile(models, _pad(s2_values, halo), dates, s2_bands=s2_bands, s1_values=_pad(s1_values, halo),
+                      s1_bands=s1_bands, s1_gap_days=s1_gap_days, **kw)
+
+
+def embed_windows(models, s2_values, dates, points, **kw):
+    """Per-window reference: embeddings [P, E] of points (t, y, x) of a raster [T, C, H, W].
+
+    Cuts each point's own 15 x 15 x 11 window (same date and edge rules as the dense path)
+    and runs the window-reference ONNX model on it.
+    """
+    return models.run("window_reference", window_feeds(models, s2_values, dates, points, **kw))[0]
+
+
+def window_feeds(models, s2_values, dates, points, *, s2_bands, s1_values=None, s1_bands=None,
+                 s1_gap_days=None):
+    """The inputs of the window-reference model for points (t, y, x) of a raster."""
+    spec2, spec1 = models.s2, models.s1
+    spec2.check_bands(s2_bands, "Sentinel-2 stack")
+    halo, frames = models.halo, spec2.frames
+    n_dates = s2_values.shape[0]
+    days = _day_numbers(dates)
+    p2 = preprocess(_pad(s2_values, halo), spec2)                       # [T, C+1, H+2h, W+2h]
+    if s1_values is not None:
+        spec1.check_bands(s1_bands, "Sentinel-1 stack")
+        s1_raw = np.asarray(s1_values, np.float32)
+        p1 = preprocess(_pad(s1_raw, halo), spec1)
+        gaps = np.zeros(n_dates, np.float32) if s1_gap_days is None else np.asarray(s1_gap_days, np.float32)
+        gaps = np.where(np.isfinite(gaps), gaps, 0.0)
+    else:
+        p1 = None
+    size = 2 * halo + 1
+    feeds = {k: [] for k in ("s2_window", "s2_frame_exists", "offsets", "target_index", "s1_window",
+                             "s1_frame_exists", "s1_gap_days", "s1_present")}
+    n1 = spec1.bands.__len__() + 1 if spec1 is not None else 3
+    for t, y, x in points:
+        idx = date_window(t, n_dates, frames)
+        indices, pos = idx
+        exists = np.asarray([1.0 if i >= 0 else 0.0 for i in indices], np.float32)
+        w2 = np.stack([p2[i, :, y:y + size, x:x + size] if i >= 0 else np.zeros((p2.shape[1], size, size), np.float32)
+                       for i in indices])
+        feeds["s2_window"].append(w2)
+        feeds["s2_frame_exists"].append(exists)
+        feeds["offsets"].append(window_offsets(days, idx))
+        feeds["target_index"].append(pos)
+        if p1 is not None:
+            w1 = np.stack([p1[i, :, y:y + size, x:x + size] if i >= 0 else np.zeros((n1, size, size), np.float32)
+                           for i in indices])
+            feeds["s1_window"].append(w1)
+            feeds["s1_frame_exists"].append(exists)
+            feeds["s1_gap_days"].append(gaps[t])
+            feeds["s1_present"].append(float(np.all(np.isfinite(s1_raw[t, :, y, x]))))
+        else:
+            feeds["s1_window"].append(np.zeros((frames, n1, size, size), np.float32))
+            feeds["s1_frame_exists"].append(np.zeros(frames, np.float32))
+            feeds["s1_gap_days"].append(0.0)
+            feeds["s1_present"].append(0.0)
+    return {k: np.asarray(v, dtype=np.int64 if k == "target_index" else np.float32) for k, v in feeds.items()}

@@ -1,0 +1,169 @@
+"""Export the trained models to ONNX with metadata, a sha256 manifest, and the parity check.
+
+Files (names in models.runtime.MODEL_FILES), all from the same weights:
+- cameo_s2_frame.onnx / cameo_s1_frame.onnx: frames [N, C+1, H+14, W+14] -> features [N, F, H, W]
+- cameo_s2_temporal.onnx / cameo_s1_temporal.onnx: query [N, F, H, W], features [N, 11, F, H, W],
+  frame_exists [N, 11], offsets [N, 11] -> latent [N, L, H, W]
+- cameo_fusion.onnx: s2_latent, s1_latent, s1_gap_days [N], s1_present [N, 1, H, W] -> embedding [N, 7, H, W]
+- cameo_window_reference.onnx: one 15 x 15 x 11 window per sample -> embedding [N, 7] (the
+  per-window reference the dense path must equal)
+"""
+
+import json
+import os
+import time
+
+import numpy as np
+import torch
+
+from ..manifest import write_manifest
+from ..runtime import MODEL_FILES
+from .model import DenseFrame, DenseFusion, DenseTemporal, WindowReference
+from .spec import (DATE_WINDOW_RULE, EDGE_RULE, EMBEDDING_NAMES, FRAMES, HALO, MODALITIES,
+                   S1_PRESENT_RULE, WINDOW)
+
+METADATA_FORMAT = "1"
+
+
+def _metadata(cfg, role, modality, stats, extra, training_summary):
+    meta = {
+        "cameo_metadata_format": METADATA_FORMAT,
+        "cameo_model_name": f"cameo-{cfg['name']}",
+        "cameo_model_version": str(cfg["version"]),
+        "cameo_role": role,
+        "cameo_modality": modality,
+        "cameo_window": str(WINDOW),
+        "cameo_frames": str(FRAMES),
+        "cameo_halo": str(HALO),
+        "cameo_invalid_fill": "0",
+        "cameo_date_window": DATE_WINDOW_RULE,
+        "cameo_edge_rule": EDGE_RULE,
+        "cameo_s1_present_rule": S1_PRESENT_RULE,
+        "cameo_stack_format_version": "1",
+        "cameo_embedding_dim": str(len(EMBEDDING_NAMES)),
+        "cameo_output_names": json.dumps(EMBEDDING_NAMES),
+        "cameo_training_data": training_summary,
+        "cameo_config": json.dumps(cfg, sort_keys=True),
+    }
+    for mod in ("S2", "S1"):
+        spec = MODALITIES[mod]
+        meta[f"cameo_{mod.lower()}_spec"] = json.dumps({
+            "bands": spec["bands"], "units": spec["units"], "scaling": spec["scaling"],
+            "norm_mean": [float(v) for v in stats[mod]["mean"]],
+            "norm_std": [float(v) for v in stats[mod]["std"]]})
+    if modality in MODALITIES:
+        spec = MODALITIES[modality]
+        meta.update({
+            "cameo_bands": json.dumps(spec["bands"]),
+            "cameo_input_units": spec["units"],
+            "cameo_scaling": json.dumps(spec["scaling"]),
+            "cameo_norm_mean": json.dumps([float(v) for v in stats[modality]["mean"]]),
+            "cameo_norm_std": json.dumps([float(v) for v in stats[modality]["std"]]),
+        })
+    meta.update({k: str(v) for k, v in extra.items()})
+    return meta
+
+
+def _export(module, args, path, input_names, output_names, dynamic_axes, metadata, opset):
+    import onnx
+
+    module.eval()
+    with torch.no_grad():
+        torch.onnx.export(module, args, path, dynamo=False, opset_version=opset, input_names=input_names,
+                          output_names=output_names, dynamic_axes=dynamic_axes, do_constant_folding=True)
+    model = onnx.load(path)
+    del model.metadata_props[:]
+    for key, value in sorted(metadata.items()):
+        entry = model.metadata_props.add()
+        entry.key, entry.value = key, value
+    model.producer_name = "cameo-models-train"
+    model.doc_string = metadata.get("cameo_role", "")
+    onnx.checker.check_model(model)
+    onnx.save(model, path)
+
+
+def export_models(cfg, s2_ae, s1_ae, fusion, stats, out_dir, training_summary="", opset=None):
+    """Write the six ONNX files and SHA256SUMS into out_dir; returns the file names."""
+    opset = opset or cfg["export"]["opset"]
+    os.makedirs(out_dir, exist_ok=True)
+    for m in (s2_ae, s1_ae, fusion):
+        m.eval()
+    names = []
+    nhw = {0: "batch", 2: "height", 3: "width"}
+    for mod, ae in (("S2", s2_ae), ("S1", s1_ae)):
+        c = len(MODALITIES[mod]["bands"])
+        feat = ae.frame.feature_channels
+        extra = {"cameo_feature_channels": feat, "cameo_latent_dim": ae.temporal.out2.out_features,
+                 "cameo_token_dim": ae.temporal.d, "cameo_temporal_layers": ae.temporal.layers}
+        role = f"{mod.lower()}_frame"
+        _export(DenseFrame(ae), (torch.zeros(1, c + 1, 2 * HALO + 3, 2 * HALO + 2),),
+                os.path.join(out_dir, MODEL_FILES[role]), ["frames"], ["features"],
+                {"frames": nhw, "features": nhw},
+                _metadata(cfg, "frame", mod, stats, extra, training_summary), opset)
+        names.append(MODEL_FILES[role])
+        role = f"{mod.lower()}_temporal"
+        args = (torch.zeros(1, feat, 3, 2), torch.zeros(1, FRAMES, feat, 3, 2), torch.ones(1, FRAMES),
+                torch.zeros(1, FRAMES))
+        _export(DenseTemporal(ae), args, os.path.join(out_dir, MODEL_FILES[role]),
+                ["query", "features", "frame_exists", "offsets"], ["latent"],
+                {"query": nhw, "features": {0: "batch", 3: "height", 4: "width"}, "frame_exists": {0: "batch"},
+                 "offsets": {0: "batch"}, "latent": nhw},
+                _metadata(cfg, "temporal", mod, stats, extra, training_summary), opset)
+        names.append(MODEL_FILES[role])
+    l2, l1 = s2_ae.temporal.out2.out_features, s1_ae.temporal.out2.out_features
+    args = (torch.ones(1, l2, 3, 2), torch.ones(1, l1, 3, 2), torch.zeros(1), torch.ones(1, 1, 3, 2))
+    _export(DenseFusion(fusion), args, os.path.join(out_dir, MODEL_FILES["fusion"]),
+            ["s2_latent", "s1_latent", "s1_gap_days", "s1_present"], ["embedding"],
+            {"s2_latent": nhw, "s1_latent": nhw, "s1_gap_days": {0: "batch"}, "s1_present": nhw, "embedding": nhw},
+            _metadata(cfg, "fusion", "S2+S1", stats, {"cameo_s2_latent_dim": l2, "cameo_s1_latent_dim": l1},
+                      training_summary), opset)
+    names.append(MODEL_FILES["fusion"])
+    c2, c1 = len(MODALITIES["S2"]["bands"]) + 1, len(MODALITIES["S1"]["bands"]) + 1
+    args = (torch.zeros(2, FRAMES, c2, WINDOW, WINDOW), torch.ones(2, FRAMES), torch.zeros(2, FRAMES),
+            torch.tensor([5, 0]), torch.zeros(2, FRAMES, c1, WINDOW, WINDOW), torch.ones(2, FRAMES),
+            torch.zeros(2), torch.ones(2))
+    inputs = ["s2_window", "s2_frame_exists", "offsets", "target_index", "s1_window", "s1_frame_exists",
+              "s1_gap_days", "s1_present"]
+    outputs = ["embedding", "s2_latent", "s1_latent"]
+    _export(WindowReference(s2_ae, s1_ae, fusion), args, os.path.join(out_dir, MODEL_FILES["window_reference"]),
+            inputs, outputs, {n: {0: "batch"} for n in inputs + outputs},
+            _metadata(cfg, "window_reference", "S2+S1", stats, {}, training_summary), opset)
+    names.append(MODEL_FILES["window_reference"])
+    write_manifest(out_dir, names)
+    return names
+
+
+def torch_window_reference(s2_ae, s1_ae, fusion, feeds):
+    """The PyTorch per-window embedding for runtime.window_feeds(...) arrays."""
+    ref = WindowReference(s2_ae, s1_ae, fusion).eval()
+    order = ["s2_window", "s2_frame_exists", "offsets", "target_index", "s1_window", "s1_frame_exists",
+             "s1_gap_days", "s1_present"]
+    with torch.no_grad():
+        out = ref(*[torch.from_numpy(np.asarray(feeds[k])) for k in order])
+    return [o.numpy() for o in out]
+
+
+def parity_check(models_dir, s2_ae, s1_ae, fusion, s2_values, dates, s2_bands, points, s1_values=None,
+                 s1_bands=None, s1_gap_days=None, threads=None):
+    """Max abs differences: ONNX window vs torch window, dense ONNX vs ONNX window.
+
+    s2_values [T, C, H, W] raw stack values (NaN invalid), points [(t, y, x)].
+    """
+    from ..runtime import embed_raster, load_models, window_feeds
+
+    models = load_models(models_dir, threads=threads)
+    kw = dict(s2_bands=s2_bands, s1_values=s1_values, s1_bands=s1_bands, s1_gap_days=s1_gap_days)
+    start = time.perf_counter()
+    dense = embed_raster(models, s2_values, dates, **kw)
+    dense_seconds = time.perf_counter() - start
+    feeds = window_feeds(models, s2_values, dates, points, **kw)
+    onnx_window = models.run("window_reference", feeds)[0]
+    torch_window = torch_window_reference(s2_ae, s1_ae, fusion, feeds)[0]
+    at_points = np.stack([dense[t, :, y, x] for t, y, x in points])
+    return {
+        "onnx_vs_torch": float(np.abs(onnx_window - torch_window).max()),
+        "dense_vs_window": float(np.abs(at_points - onnx_window).max()),
+        "points": len(points),
+        "dense_seconds": dense_seconds,
+        "dense": dense,
+    }

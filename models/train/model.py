@@ -1,0 +1,372 @@
+"""CAMEO networks, built so that dense inference over a tile is exact.
+
+Modality autoencoder (one per sensor):
+- `FrameEncoder`: per-frame spatial encoder. Unpadded ("valid") convolutions and
+  stride-1 pooling only, receptive field exactly 15 x 15: a 15 x 15 frame gives one
+  feature vector, an (H+14) x (W+14) tile gives the H x W grid of the same vectors.
+  1x1 stem -> multiscale block (3x3 and 7x7 paths, the 3x3 output cropped to the 7x7
+  one, 1x1 fusion) -> CBAM with its channel attention pooled over 3x3 (avg and max
+  filters, stride 1) and a 3x3 spatial attention, residual -> two 3x3 convolutions ->
+  1x1 to the frame token z. It also emits the keys and values of every temporal layer
+  (they depend on the frame only, so they are computed once per frame and shared by
+  all target dates) and the window validity (1 if any pixel of the 15 x 15 window is
+  valid).
+- `TemporalEncoder`: the target frame's token is the query; it attends over the
+  (up to) 11 frames of its own window - never across pixels or samples. Time enters
+  as a learned function of each frame's day offset relative to the target: an
+  attention bias per head and a value term, so keys/values stay per-frame. A learned
+  "null" slot keeps the softmax defined when no frame is valid. Output: the modality
+  latent (Softplus).
+- `WindowDecoder`: latent + day offsets -> the whole K x C x 15 x 15 window (training
+  only).
+
+`Fusion`: S2 latent + S1 latent (+ gap embedding, S1-present flag) as two tokens, a
+small pre-norm transformer over the two tokens of one pixel-date, mean pool over the
+present tokens, LayerNorm, 7 outputs with Softplus.
+
+`GPPRegressor`: the downstream transformer regressor (90-day window of embeddings ->
+GPP on the last day, last-token pooling).
+
+Layouts: spatial modules work on NCHW; token modules work "token-last" ([..., C]) with
+any leading dimensions, so the per-window path ([B, ...]) and the dense path
+([N, H, W, ...]) run the very same operations.
+"""
+
+import math
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+N_TIME_FEATURES = 6
+
+
+def time_features(days):
+    """Fixed features of a day offset (any shape) -> [..., N_TIME_FEATURES]."""
+    a = days.abs()
+    return torch.stack([
+        days / 100.0,
+        torch.sign(days) * torch.log1p(a) / 6.0,
+        torch.exp(-a),
+        torch.exp(-a / 8.0),
+        torch.exp(-a / 32.0),
+        torch.exp(-a / 128.0),
+    ], dim=-1)
+
+
+class ChannelLayerNorm(nn.Module):
+    """LayerNorm over the channel axis of an NCHW tensor (per pixel: dense-safe)."""
+
+    def __init__(self, channels, eps=1e-5):
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(channels))
+        self.bias = nn.Parameter(torch.zeros(channels))
+        self.eps = eps
+
+    def forward(self, x):
+        mean = x.mean(dim=1, keepdim=True)
+        var = (x - mean).pow(2).mean(dim=1, keepdim=True)
+        x = (x - mean) / torch.sqrt(var + self.eps)
+        return x * self.weight[:, None, None] + self.bias[:, None, None]
+
+
+def _crop(x, n):
+    return x[..., n:x.shape[-2] - n, n:x.shape[-1] - n] if n else x
+
+
+class FrameEncoder(nn.Module):
+    """[N, bands+1, H+14, W+14] -> [N, token + 2*layers*token + 1, H, W]."""
+
+    WINDOW = 15
+
+    def __init__(self, bands, width=32, token_dim=32, temporal_layers=2, ca_reduction=4):
+        super().__init__()
+        self.bands = bands
+        self.token_dim = token_dim
+        self.temporal_layers = temporal_layers
+        self.stem = nn.Conv2d(bands + 1, width, 1)
+        self.path3 = nn.Conv2d(width, width, 3)
+        self.path7 = nn.Conv2d(width, width, 7)
+        self.fuse = nn.Conv2d(2 * width, width, 1)
+        hidden = max(width // ca_reduction, 2)
+        self.ca_mlp = nn.Sequential(nn.Conv2d(width, hidden, 1), nn.GELU(), nn.Conv2d(hidden, width, 1))
+        self.sa = nn.Conv2d(2, 1, 3)
+        self.conv1 = nn.Conv2d(width, width, 3)
+        self.conv2 = nn.Conv2d(width, width, 3)
+        self.out = nn.Conv2d(width, token_dim, 1)
+        self.kv_norm = ChannelLayerNorm(token_dim)
+        self.kv = nn.Conv2d(token_dim, 2 * temporal_layers * token_dim, 1)
+
+    @property
+    def feature_channels(self):
+        return self.token_dim * (1 + 2 * self.temporal_layers) + 1
+
+    def forward(self, x):
+        h = F.gelu(self.stem(x))                                    # S
+        a = _crop(self.path3(h), 2)                                 # S-6
+        b = self.path7(h)                                           # S-6
+        f = F.gelu(self.fuse(torch.cat([a, b], dim=1)))             # S-6
+        # CBAM, dense-exact: channel attention from 3x3 avg/max filters (stride 1) ...
+        ca = torch.sigmoid(self.ca_mlp(F.avg_pool2d(f, 3, stride=1)) + self.ca_mlp(F.max_pool2d(f, 3, stride=1)))
+        g = _crop(f, 1) * ca                                        # S-8
+        # ... then a 3x3 spatial attention over channel mean and max
+        s = torch.cat([g.mean(dim=1, keepdim=True), g.amax(dim=1, keepdim=True)], dim=1)
+        g = _crop(g, 1) * torch.sigmoid(self.sa(s))                 # S-10
+        h = _crop(f, 2) + g                                         # residual
+        h = _crop(h, 1) + F.gelu(self.conv1(h))                     # S-12
+        h = _crop(h, 1) + F.gelu(self.conv2(h))                     # S-14
+        z = self.out(h)
+        kv = self.kv(self.kv_norm(z))
+        window_valid = F.max_pool2d(x[:, -1:], self.WINDOW, stride=1)
+        return torch.cat([z, kv, window_valid], dim=1)
+
+
+class FeedForward(nn.Module):
+    def __init__(self, width, hidden):
+        super().__init__()
+        self.norm = nn.LayerNorm(width)
+        self.fc1 = nn.Linear(width, hidden)
+        self.fc2 = nn.Linear(hidden, width)
+
+    def forward(self, x):
+        return self.fc2(F.gelu(self.fc1(self.norm(x))))
+
+
+class TemporalEncoder(nn.Module):
+    """Target-query attention over the frames of one window (token-last layout)."""
+
+    def __init__(self, token_dim=32, heads=4, layers=2, ffn=64, latent=9):
+        super().__init__()
+        assert token_dim % heads == 0
+        self.d, self.heads, self.layers = token_dim, heads, layers
+        self.dh = token_dim // heads
+        self.time_mlp = nn.Sequential(
+            nn.Linear(N_TIME_FEATURES, 32), nn.GELU(), nn.Linear(32, layers * (heads + token_dim)))
+        self.null_k = nn.Parameter(torch.zeros(layers, token_dim))
+        self.null_v = nn.Parameter(torch.zeros(layers, token_dim))
+        self.null_bias = nn.Parameter(torch.zeros(layers, heads))
+        self.q_norm = nn.ModuleList(nn.LayerNorm(token_dim) for _ in range(layers))
+        self.wq = nn.ModuleList(nn.Linear(token_dim, token_dim) for _ in range(layers))
+        self.wo = nn.ModuleList(nn.Linear(token_dim, token_dim) for _ in range(layers))
+        self.ffn = nn.ModuleList(FeedForward(token_dim, ffn) for _ in range(layers))
+        self.out_norm = nn.LayerNorm(token_dim)
+        self.out1 = nn.Linear(token_dim, token_dim)
+        self.out2 = nn.Linear(token_dim, latent)
+
+    def forward(self, query, feats, exists, time):
+        """query [..., F], feats [..., K, F], exists [..., K] (broadcastable),
+        time = time_mlp(time_features(offsets)) broadcastable to [..., K, L*(heads+d)]."""
+        d, nh, dh = self.d, self.heads, self.dh
+        h = query[..., :d]
+        valid = feats[..., -1] * exists                             # [..., K]
+        mask = (valid - 1.0) * 1e9
+        scale = 1.0 / math.sqrt(dh)
+        for layer in range(self.layers):
+            base = d + 2 * d * layer
+            k = feats[..., base:base + d].unflatten(-1, (nh, dh))           # [..., K, nh, dh]
+            v = feats[..., base + d:base + 2 * d].unflatten(-1, (nh, dh))
+            t0 = layer * (nh + d)
+            bias = time[..., t0:t0 + nh]                                       # [..., K, nh]
+            u = time[..., t0 + nh:t0 + nh + d].unflatten(-1, (nh, dh))         # [..., K, nh, dh]
+            q = self.wq[layer](self.q_norm[layer](h)).unflatten(-1, (nh, dh))  # [..., nh, dh]
+            logits = (q.unsqueeze(-3) * k).sum(-1) * scale + bias + mask.unsqueeze(-1)
+            null_logit = (q * self.null_k[layer].view(nh, dh)).sum(-1) * scale + self.null_bias[layer]
+            attn = torch.softmax(torch.cat([logits, null_logit.unsqueeze(-2)], dim=-2), dim=-2)
+            a = attn[..., :-1, :].unsqueeze(-1)                                # [..., K, nh, 1]
+            out = (a * (v + u)).sum(-3) + attn[..., -1, :].unsqueeze(-1) * self.null_v[layer].view(nh, dh)
+            h = h + self.wo[layer](out.flatten(-2))
+            h = h + self.ffn[layer](h)
+        return F.softplus(self.out2(F.gelu(self.out1(self.out_norm(h)))))
+
+
+class WindowDecoder(nn.Module):
+    """latent [B, L] + offsets [B, K] -> reconstruction [B, K, C, 15, 15] (training only)."""
+
+    def __init__(self, latent, bands, width=32, hidden=128, window=15):
+        super().__init__()
+        assert window % 3 == 0
+        self.width, self.side = width, window // 3
+        self.mlp = nn.Sequential(
+            nn.Linear(latent + N_TIME_FEATURES, hidden), nn.GELU(),
+            nn.Linear(hidden, hidden), nn.GELU())
+        self.to_map = nn.Linear(hidden, width * self.side * self.side)
+        self.to_mean = nn.Linear(hidden, bands)
+        self.up = nn.ConvTranspose2d(width, width, 3, stride=3)
+        self.conv1 = nn.Conv2d(width, width, 3, padding=1)
+        self.conv2 = nn.Conv2d(width, bands, 1)
+
+    def forward(self, latent, offsets):
+        b, k = offsets.shape
+        x = torch.cat([latent.unsqueeze(1).expand(b, k, latent.shape[-1]), time_features(offsets)], dim=-1)
+        hid = self.mlp(x)                                            # [B, K, hidden]
+        m = self.to_map(hid).reshape(b * k, self.width, self.side, self.side)
+        m = F.gelu(self.up(m))
+        m = m + F.gelu(self.conv1(m))
+        out = self.conv2(m).reshape(b, k, -1, m.shape[-2], m.shape[-1])
+        return out + self.to_mean(hid)[..., None, None]
+
+
+class ModalityAutoencoder(nn.Module):
+    def __init__(self, bands, cfg):
+        super().__init__()
+        self.bands = bands
+        self.frame = FrameEncoder(bands, cfg["width"], cfg["token_dim"], cfg["temporal_layers"], cfg["ca_reduction"])
+        self.temporal = TemporalEncoder(cfg["token_dim"], cfg["heads"], cfg["temporal_layers"], cfg["ffn"], cfg["latent"])
+        self.decoder = WindowDecoder(cfg["latent"], bands, cfg["decoder_width"], cfg["decoder_hidden"])
+
+    def frame_features(self, x):
+        """x [B, K, bands+1, 15, 15] -> [B, K, F] (per-window path)."""
+        b, k = x.shape[:2]
+        return self.frame(x.flatten(0, 1)).reshape(b, k, -1)
+
+    def encode(self, x, exists, offsets, target):
+        """Per-window embedding: x [B,K,bands+1,15,15], exists/offsets [B,K], target [B] int."""
+        feats = self.frame_features(x)
+        onehot = (torch.arange(feats.shape[1], device=x.device) == target.unsqueeze(-1)).to(feats.dtype)
+        query = (feats * onehot.unsqueeze(-1)).sum(1)
+        time = self.temporal.time_mlp(time_features(offsets))
+        return self.temporal(query, feats, exists, time)
+
+    def forward(self, x, exists, offsets, target):
+        latent = self.encode(x, exists, offsets, target)
+        return latent, self.decoder(latent, offsets)
+
+
+class SelfAttentionBlock(nn.Module):
+    """Pre-norm transformer block over the S tokens of [..., S, W], key mask [..., S]."""
+
+    def __init__(self, width, heads, ffn):
+        super().__init__()
+        self.heads, self.dh = heads, width // heads
+        self.norm = nn.LayerNorm(width)
+        self.qkv = nn.Linear(width, 3 * width)
+        self.proj = nn.Linear(width, width)
+        self.ffn = FeedForward(width, ffn)
+
+    def forward(self, x, key_valid):
+        q, k, v = self.qkv(self.norm(x)).unflatten(-1, (3, self.heads, self.dh)).unbind(-3)  # [..., S, nh, dh]
+        logits = (q.unsqueeze(-3) * k.unsqueeze(-4)).sum(-1) / math.sqrt(self.dh)         # [..., Sq, Sk, nh]
+        logits = logits + ((key_valid - 1.0) * 1e9).unsqueeze(-2).unsqueeze(-1)
+        attn = torch.softmax(logits, dim=-2)
+        out = (attn.unsqueeze(-1) * v.unsqueeze(-4)).sum(-3)                               # [..., Sq, nh, dh]
+        x = x + self.proj(out.flatten(-2))
+        return x + self.ffn(x)
+
+
+class Fusion(nn.Module):
+    """S2 latent + S1 latent (+ gap, S1-present flag) -> 7 non-negative values."""
+
+    def __init__(self, s2_latent=9, s1_latent=2, width=32, heads=4, layers=2, ffn=64, embedding=7):
+        super().__init__()
+        self.p2 = nn.Linear(s2_latent, width)
+        self.p1 = nn.Linear(s1_latent, width)
+        self.modality = nn.Parameter(torch.zeros(2, width))
+        nn.init.normal_(self.modality, std=0.02)
+        self.gap_mlp = nn.Sequential(nn.Linear(N_TIME_FEATURES, 32), nn.GELU(), nn.Linear(32, width))
+        self.blocks = nn.ModuleList(SelfAttentionBlock(width, heads, ffn) for _ in range(layers))
+        self.norm = nn.LayerNorm(width)
+        self.out = nn.Linear(width, embedding)
+
+    def forward(self, z2, z1, gap, present):
+        """Token-last: z2 [..., 9], z1 [..., 2], gap [...] days, present [...] in {0, 1}."""
+        p = present.unsqueeze(-1)
+        t2 = self.p2(z2) + self.modality[0]
+        t1 = self.p1(z1 * p) + self.modality[1] + self.gap_mlp(time_features(gap * present))
+        x = torch.stack([t2, t1], dim=-2)
+        key_valid = torch.stack([torch.ones_like(present), present], dim=-1)
+        for block in self.blocks:
+            x = block(x, key_valid)
+        pooled = (x[..., 0, :] + p * x[..., 1, :]) / (1.0 + p)
+        return F.softplus(self.out(self.norm(pooled)))
+
+
+class FusionModel(nn.Module):
+    """Fusion plus the training-only heads that feed the frozen modality decoders."""
+
+    def __init__(self, cfg, s2_cfg, s1_cfg):
+        super().__init__()
+        e, hid = cfg["embedding"], cfg["head_hidden"]
+        self.fusion = Fusion(s2_cfg["latent"], s1_cfg["latent"], cfg["width"], cfg["heads"], cfg["layers"], cfg["ffn"], e)
+        self.to_s2 = nn.Sequential(nn.Linear(e, hid), nn.GELU(), nn.Linear(hid, s2_cfg["latent"]), nn.Softplus())
+        self.to_s1 = nn.Sequential(nn.Linear(e, hid), nn.GELU(), nn.Linear(hid, s1_cfg["latent"]), nn.Softplus())
+
+
+class GPPRegressor(nn.Module):
+    """[B, T, 7] embeddings (T = window_days, daily) -> standardised GPP on the last day."""
+
+    def __init__(self, inputs=7, window_days=90, width=32, layers=2, heads=4, ffn=64, head_hidden=16, **_):
+        super().__init__()
+        self.proj = nn.Linear(inputs, width)
+        self.pos = nn.Parameter(torch.zeros(window_days, width))
+        nn.init.normal_(self.pos, std=0.02)
+        self.blocks = nn.ModuleList(SelfAttentionBlock(width, heads, ffn) for _ in range(layers))
+        self.norm = nn.LayerNorm(width)
+        self.head = nn.Sequential(nn.Linear(width, head_hidden), nn.GELU(), nn.Linear(head_hidden, 1))
+
+    def forward(self, x):
+        h = self.proj(x) + self.pos
+        valid = torch.ones(h.shape[:-1], dtype=h.dtype, device=h.device)
+        for block in self.blocks:
+            h = block(h, valid)
+        return self.head(self.norm(h[..., -1, :])).squeeze(-1)
+
+
+# ---- dense wrappers: the graphs the engine runs over whole tiles -------------------
+
+class DenseFrame(nn.Module):
+    """frames [N, bands+1, H+14, W+14] -> features [N, F, H, W]."""
+
+    def __init__(self, ae):
+        super().__init__()
+        self.frame = ae.frame
+
+    def forward(self, frames):
+        return self.frame(frames)
+
+
+class DenseTemporal(nn.Module):
+    """query [N,F,H,W], features [N,K,F,H,W], frame_exists [N,K], offsets [N,K] -> latent [N,L,H,W]."""
+
+    def __init__(self, ae):
+        super().__init__()
+        self.temporal = ae.temporal
+
+    def forward(self, query, features, frame_exists, offsets):
+        time = self.temporal.time_mlp(time_features(offsets))            # [N, K, X]
+        z = self.temporal(query.permute(0, 2, 3, 1), features.permute(0, 3, 4, 1, 2),
+                          frame_exists[:, None, None, :], time[:, None, None])
+        return z.permute(0, 3, 1, 2)
+
+
+class DenseFusion(nn.Module):
+    """s2_latent [N,9,H,W], s1_latent [N,2,H,W], s1_gap_days [N], s1_present [N,1,H,W] -> [N,7,H,W]."""
+
+    def __init__(self, fusion):
+        super().__init__()
+        self.fusion = fusion
+
+    def forward(self, s2_latent, s1_latent, s1_gap_days, s1_present):
+        e = self.fusion(s2_latent.permute(0, 2, 3, 1), s1_latent.permute(0, 2, 3, 1),
+                        s1_gap_days[:, None, None].expand(s1_present.shape[0], s1_present.shape[2], s1_present.shape[3]),
+                        s1_present[:, 0])
+        return e.permute(0, 3, 1, 2)
+
+
+class WindowReference(nn.Module):
+    """The per-window reference model: one window per sample -> one embedding.
+
+    s2_window [N,K,C2+1,15,15], s2_frame_exists [N,K], offsets [N,K] (days, shared by both
+    modalities: the S1 stack is matched to the S2 dates), target_index [N] int64,
+    s1_window [N,K,C1+1,15,15], s1_frame_exists [N,K], s1_gap_days [N], s1_present [N]
+    -> embedding [N,7], s2_latent [N,9], s1_latent [N,2].
+    """
+
+    def __init__(self, s2_ae, s1_ae, fusion):
+        super().__init__()
+        self.s2, self.s1, self.fusion = s2_ae, s1_ae, fusion
+
+    def forward(self, s2_window, s2_frame_exists, offsets, target_index, s1_window, s1_frame_exists,
+                s1_gap_days, s1_present):
+        z2 = self.s2.encode(s2_window, s2_frame_exists, offsets, target_index)
+        z1 = self.s1.encode(s1_window, s1_frame_exists, offsets, target_index)
+        return self.fusion(z2, z1, s1_gap_days, s1_present), z2, z1
