@@ -27,6 +27,7 @@ class MissingDependenciesDialog(QDialog):
         self.message.setWordWrap(True)
         self.command = QLineEdit(command)
         self.command.setReadOnly(True)
+        self.command.setCursorPosition(0)  # show where the command starts
         self.command.setMinimumWidth(560)
         self.copy_button = QPushButton("Copy command")
         self.copy_button.clicked.connect(self.copy_command)
