@@ -1,0 +1,259 @@
+"""cameo preparestack numerics (Qt-free): hand computations on the real Belgian chip.
+
+Every expected number is computed here from the NetCDF files read through GDAL's HDF5
+driver (storage order, no georeferencing logic), not through models/stack.
+"""
+
+import csv
+import datetime as dt
+import math
+import os
+
+import numpy as np
+import pytest
+import rasterio
+
+from models.stack import match_s1_dates, prepare_stack, read_stack, read_stack_info
+from test_stack_helpers import (
+    BANDS_10M, S2_BANDS, bilinear_2x, chip_files, coordinate, raw, timestamps, write_s1_tif, write_s2_tif,
+)
+
+SCL_VALID = (4, 5, 6, 7, 11)
+
+
+@pytest.fixture(scope="module")
+def chip(data_dir):
+    s2, s1 = chip_files(data_dir)
+    ten = next(p for p in s2 if "_10m_" in p)
+    twenty = next(p for p in s2 if "_20m_" in p)
+    return {"s2": s2, "s1": s1[0], "10m": ten, "20m": twenty}
+
+
+@pytest.fixture(scope="module")
+def run(chip, tmp_path_factory):
+    """The chip prepared with small, uneven blocks (40 px on a 64 px grid) to exercise block edges."""
+    out = tmp_path_factory.mktemp("chip") / "out"
+    result = prepare_stack(chip["s2"], str(out), s1=[chip["s1"]], block_size=40)
+    return result
+
+
+@pytest.fixture(scope="module")
+def s2_stack(run):
+    return read_stack(run["S2_STACK"])
+
+
+@pytest.fixture(scope="module")
+def s1_stack(run):
+    return read_stack(run["S1_STACK"])
+
+
+def test_chip_orientation_premise(chip):
+    # The hand computations below map storage row 0 to the northern edge: check it.
+    y = coordinate(chip["10m"], "y")
+    assert y[0] == 5629675.0 and np.all(np.diff(y) == -10.0)
+    x = coordinate(chip["20m"], "x")
+    assert x[0] == 501370.0 and np.all(np.diff(x) == 20.0)
+
+
+def test_grid_is_the_chip_10m_grid(s2_stack):
+    assert s2_stack.crs.to_epsg() == 32631
+    assert tuple(s2_stack.transform)[:6] == (10.0, 0.0, 501360.0, 0.0, -10.0, 5629680.0)
+    assert (s2_stack.width, s2_stack.height) == (64, 64)
+    assert s2_stack.bands == list(S2_BANDS)
+
+
+def test_kept_dates_follow_the_threshold_rule(chip, run):
+    scl = raw(chip["20m"], "SCL")  # 20 m; nearest to 10 m duplicates each pixel 2x2: same share
+    share = np.isin(scl, SCL_VALID).mean(axis=(1, 2))
+    dates = [t.date() for t in timestamps(chip["20m"])]
+    expected = [d for d, f in zip(dates, share) if f >= 0.5]
+    assert 0 < len(expected) < len(dates)
+    assert run["dates"] == expected
+    kept_share = [f for f in share if f >= 0.5]
+    np.testing.assert_allclose(run["valid_fraction"], kept_share, atol=1e-9)
+    with open(run["DATES"]) as handle:
+        rows = list(csv.DictReader(handle))
+    assert [r["date"] for r in rows] == [d.isoformat() for d in expected]
+    np.testing.assert_allclose([float(r["valid_fraction"]) for r in rows], kept_share, atol=1e-6)
+
+
+def test_reflectance_values_and_masking_at_chosen_pixels(chip, run, s2_stack):
+    dates = [t.date() for t in timestamps(chip["10m"])]
+    scl = raw(chip["20m"], "SCL")
+    checked_valid = checked_masked = 0
+    for t_out in (0, 7, len(run["dates"]) - 1):
+        date = run["dates"][t_out]
+        t_in = dates.index(date)
+        for row, col in ((21, 33), (40, 10), (5, 58), (62, 2)):
+            values = s2_stack.values[t_out, :, row, col]
+            if scl[t_in, row // 2, col // 2] not in SCL_VALID:
+                assert np.isnan(values).all(), (date, row, col)
+                checked_masked += 1
+                continue
+            for c, band in enumerate(S2_BANDS):
+                if band in BANDS_10M:
+                    expected = raw(chip["10m"], band)[t_in, row, col] / 10000.0
+                else:
+                    expected = bilinear_2x(raw(chip["20m"], band)[t_in], row, col) / 10000.0 \
+                        if 1 <= row < 63 and 1 <= col < 63 else None
+                if expected is not None:
+                    assert values[c] == pytest.approx(expected, abs=2e-6), (date, band, row, col)
+            checked_valid += 1
+    assert checked_valid >= 6
+    # Masked pixels: every SCL-invalid 10 m pixel of a kept date is NaN in all bands.
+    for t_out, date in enumerate(run["dates"][:10]):
+        invalid20 = ~np.isin(scl[dates.index(date)], SCL_VALID)
+        invalid10 = np.kron(invalid20, np.ones((2, 2), bool))
+        assert np.isnan(s2_stack.values[t_out][:, invalid10]).all()
+        checked_masked += int(invalid10.sum())
+    assert checked_masked > 0
+
+
+def test_a_20m_band_is_bilinear_not_nearest(chip, run, s2_stack):
+    # At pixel (21, 33) the 20 m neighbours differ, so bilinear and nearest disagree.
+    t_out = 0
+    t_in = [t.date() for t in timestamps(chip["20m"])].index(run["dates"][t_out])
+    b8a = raw(chip["20m"], "B8A")[t_in]
+    bilinear = bilinear_2x(b8a, 21, 33) / 10000.0
+    nearest = b8a[10, 16] / 10000.0
+    assert abs(bilinear - nearest) > 1e-3
+    assert s2_stack.values[t_out, S2_BANDS.index("B8A"), 21, 33] == pytest.approx(bilinear, abs=2e-6)
+
+
+def test_s1_gaps_are_the_hand_computed_nearest_dates(chip, run, s1_stack):
+    s1_dates = sorted({t.date() for t in timestamps(chip["s1"])})
+    expected_gaps, expected_dates = [], []
+    for date in run["dates"]:
+        nearest = min(s1_dates, key=lambda d: (abs((d - date).days), d))
+        gap = abs((nearest - date).days)
+        expected_gaps.append(gap if gap <= 6 else math.nan)
+        expected_dates.append(nearest if gap <= 6 else None)
+    np.testing.assert_array_equal(s1_stack.s1_gap_days, expected_gaps)
+    assert s1_stack.s1_dates == expected_dates
+    assert s1_stack.dates == run["dates"]
+    with open(run["DATES"]) as handle:
+        rows = list(csv.DictReader(handle))
+    assert [r["s1_gap_days"] for r in rows] == [str(g) if g == g else "nan" for g in expected_gaps]
+    assert set(expected_gaps) - {math.nan} >= {0, 1, 2}
+
+
+def test_s1_value_is_smoothed_in_linear_power_then_db(chip, run, s1_stack):
+    stamps = timestamps(chip["s1"])
+    s1_dates = [t.date() for t in stamps]
+    vv = raw(chip["s1"], "VV").astype("float64") * 1e-4
+    t_out = 3
+    i = s1_dates.index(s1_stack.s1_dates[t_out])
+    row, col = 21, 33
+    linear = [bilinear_2x(10 ** (vv[j] / 10), row, col) for j in (i - 1, i, i + 1)]
+    expected = 10 * np.log10(np.mean(linear))
+    assert s1_stack.values[t_out, 0, row, col] == pytest.approx(expected, abs=1e-4)
+    assert s1_stack.tags["CAMEO_SMOOTHING"] == "rolling-mean-3-linear"
+
+
+def test_block_size_does_not_change_a_single_value(chip, run, s2_stack, s1_stack, tmp_path):
+    whole = prepare_stack(chip["s2"], str(tmp_path / "whole"), s1=[chip["s1"]], block_size=1024)
+    np.testing.assert_array_equal(read_stack(whole["S2_STACK"]).values, s2_stack.values)
+    np.testing.assert_array_equal(read_stack(whole["S1_STACK"]).values, s1_stack.values)
+
+
+def test_stack_metadata_follows_the_format_contract(run):
+    with rasterio.open(run["S2_STACK"]) as dataset:
+        assert dataset.count == len(run["dates"]) * 10
+        assert dataset.dtypes[0] == "float32" and math.isnan(dataset.nodata)
+        assert dataset.block_shapes[0] == (256, 256)
+        assert dataset.descriptions[7] == f"{run['dates'][0].isoformat()} B8A"
+        assert dataset.tags(11) == {"DATE": run["dates"][1].isoformat(), "BAND": "B02"}
+        tags = dataset.tags()
+        assert tags["CAMEO_STACK_VERSION"] == "1" and tags["CAMEO_MODALITY"] == "S2"
+        assert tags["CAMEO_UNITS"] == "reflectance"
+        assert tags["CAMEO_BOA_ADD_OFFSET"] == ",".join(["0"] * len(run["dates"]))
+    info = read_stack_info(run["S1_STACK"])
+    assert info.bands == ["VV", "VH"] and info.modality == "S1" and info.values is None
+    window = read_stack(run["S2_STACK"], window=(10, 20, 5, 3))
+    assert window.values.shape == (len(run["dates"]), 10, 3, 5)
+    assert tuple(window.transform)[2] == 501360.0 + 100 and tuple(window.transform)[5] == 5629680.0 - 200
+    # Nothing but the three outputs in the folder (no temporary files left).
+    assert sorted(os.listdir(os.path.dirname(run["S2_STACK"]))) == ["dates.csv", "s1_stack.tif", "s2_stack.tif"]
+
+
+def test_extent_crops_on_the_s2_pixel_grid(chip, run, s2_stack, tmp_path):
+    # An extent that does not fall on pixel edges: snapped outwards to the 10 m pixels.
+    extent_utm = (501455.0, 5629305.0, 501733.0, 5629512.0)
+    result = prepare_stack(chip["s2"], str(tmp_path / "crop"), extent=extent_utm, extent_crs="EPSG:32631",
+                           min_valid_fraction=0.9)
+    crop = read_stack(result["S2_STACK"])
+    assert tuple(crop.transform)[2] == 501450.0 and tuple(crop.transform)[5] == 5629520.0
+    assert (crop.width, crop.height) == (29, 22)
+    col, row = 9, 16  # (501450 - 501360) / 10, (5629680 - 5629520) / 10
+    for t_crop, date in enumerate(crop.dates):
+        if date in run["dates"]:
+            t_full = run["dates"].index(date)
+            np.testing.assert_array_equal(crop.values[t_crop], s2_stack.values[t_full, :, row:row + 22, col:col + 29])
+
+
+def test_post_2022_offset_is_removed_unless_harmonised(tmp_path):
+    src = tmp_path / "in"
+    src.mkdir()
+    old = write_s2_tif(src / "S2_20211201.tif", dn=2000)
+    new = write_s2_tif(src / "S2_2022-03-01.tif", dn=2000)
+    result = prepare_stack([old, new], str(tmp_path / "raw"))
+    stack = read_stack(result["S2_STACK"])
+    assert stack.dates == [dt.date(2021, 12, 1), dt.date(2022, 3, 1)]
+    np.testing.assert_allclose(stack.values[0], 0.2, atol=1e-7)
+    np.testing.assert_allclose(stack.values[1], 0.1, atol=1e-7)
+    assert stack.tags["CAMEO_BOA_ADD_OFFSET"] == "0,-1000"
+
+    harmonised = read_stack(prepare_stack([old, new], str(tmp_path / "h"), harmonized="yes")["S2_STACK"])
+    np.testing.assert_allclose(harmonised.values, 0.2, atol=1e-7)
+
+    # Metadata beats the date: a product that says baseline 03.01 keeps its DNs.
+    tagged = write_s2_tif(src / "S2_20220305.tif", dn=2000, tags={"PROCESSING_BASELINE": "03.01"})
+    by_tag = read_stack(prepare_stack([tagged], str(tmp_path / "t"))["S2_STACK"])
+    np.testing.assert_allclose(by_tag.values, 0.2, atol=1e-7)
+
+
+def test_band_order_parameter_names_undescribed_bands(tmp_path):
+    path = write_s2_tif(tmp_path / "T31UDS_20180804T105021_L2A.tif", dn=1500, scl=9, describe=False,
+                        bands=("SCL",) + S2_BANDS)
+    # SCL first: with the order given, class 9 (cloud) masks everything -> error names the date.
+    from models.errors import CameoInputError
+    with pytest.raises(CameoInputError, match="too cloudy.*2018-08-04"):
+        prepare_stack([path], str(tmp_path / "out"), s2_bands="SCL," + ",".join(S2_BANDS))
+    result = prepare_stack([path], str(tmp_path / "out"), s2_bands="SCL," + ",".join(S2_BANDS),
+                           mask_valid_values="9")
+    np.testing.assert_allclose(read_stack(result["S2_STACK"]).values, 0.15, atol=1e-7)
+
+
+def test_user_mask_replaces_scl(tmp_path):
+    s2 = write_s2_tif(tmp_path / "S2_20180804.tif", dn=1000, scl=9)  # SCL says cloud everywhere
+    mask_path = tmp_path / "clear.tif"
+    with rasterio.open(s2) as ref:
+        profile = dict(ref.profile, count=1, dtype="uint8", nodata=None)
+    data = np.zeros((16, 16), "uint8")
+    data[:, :12] = 1  # 75 % clear
+    with rasterio.open(mask_path, "w", **profile) as dataset:
+        dataset.write(data, 1)
+    result = prepare_stack([s2], str(tmp_path / "out"), s2_mask=[str(mask_path)])
+    stack = read_stack(result["S2_STACK"])
+    assert result["valid_fraction"] == [0.75]
+    assert np.isnan(stack.values[0][:, :, 12:]).all()
+    np.testing.assert_allclose(stack.values[0][:, :, :12], 0.1, atol=1e-7)
+
+
+def test_s1_linear_power_input_and_max_gap(tmp_path):
+    s2a = write_s2_tif(tmp_path / "S2_20180804.tif")
+    s2b = write_s2_tif(tmp_path / "S2_20180820.tif")
+    s1 = write_s1_tif(tmp_path / "S1_20180802.tif", vv_db=0.05, vh_db=0.01)  # linear power, all >= 0
+    result = prepare_stack([s2a, s2b], str(tmp_path / "out"), s1=[s1], max_s1_gap_days=5)
+    stack = read_stack(result["S1_STACK"])
+    np.testing.assert_array_equal(stack.s1_gap_days, [2, math.nan])
+    np.testing.assert_allclose(stack.values[0, 0], 10 * np.log10(0.05), atol=1e-5)
+    np.testing.assert_allclose(stack.values[0, 1], 10 * np.log10(0.01), atol=1e-5)
+    assert np.isnan(stack.values[1]).all()
+
+
+def test_match_s1_dates_ties_go_to_the_earlier_acquisition():
+    d = dt.date
+    matches = match_s1_dates([d(2020, 1, 5), d(2020, 1, 30)], [d(2020, 1, 3), d(2020, 1, 7)], 6)
+    assert matches[0] == (0, 2.0)
+    assert matches[1][0] is None and math.isnan(matches[1][1])
