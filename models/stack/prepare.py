@@ -420,6 +420,9 @@ def prepare_stack(
         for band in S2_BANDS:
             if band not in present:
                 raise _missing_band_error(s2_cat, band)
+        # 2. Grid (first: inputs of different places also have different dates).
+        s2_refs = [ref for bands in s2_table.values() for ref in bands.values()]
+        grid = target_grid(s2_refs, extent, extent_crs, crs)
         for date, bands in sorted(s2_table.items()):
             missing = [b for b in S2_BANDS if b not in bands]
             if missing:
@@ -434,9 +437,6 @@ def prepare_stack(
         if masker.kind == "none":
             progress.pushInfo("Warning: no SCL band and no mask layer: clouds are NOT masked.")
 
-        # 2. Grid.
-        s2_refs = [ref for bands in s2_table.values() for ref in bands.values()]
-        grid = target_grid(s2_refs, extent, extent_crs, crs)
         progress.pushInfo(
             f"Target grid: {grid.width} x {grid.height} px at 10 m in {grid.crs.to_string()}, "
             f"{_fmt_bounds(grid.bounds)}; {len(all_dates)} Sentinel-2 dates."
