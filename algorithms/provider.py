@@ -6,8 +6,9 @@ from qgis.PyQt.QtGui import QIcon
 from .base import ICON_PATH
 from .check_install import CheckInstallation
 from .model_info import DescribeModel
+from .prepare_stack import PrepareStack
 
-ALGORITHMS = (CheckInstallation, DescribeModel)
+ALGORITHMS = (CheckInstallation, DescribeModel, PrepareStack)
 
 
 class CameoProvider(QgsProcessingProvider):

@@ -1,18 +1,25 @@
 """Analysis-ready Sentinel-1/2 time stacks (Qt-free): read downloads, write CAMEO stacks.
 
 See docs/stack-format.md for the output format and `prepare_stack` for the pipeline.
+Names are imported lazily, so `models.stack.defaults` works without rasterio installed
+(the QGIS dialog needs the defaults; running needs rasterio).
 """
 
-from .format import S1_BANDS, S2_BANDS, Stack, StackWriter, read_stack, read_stack_info, write_stack
-from .prepare import (
-    DEFAULT_MAX_S1_GAP_DAYS,
-    DEFAULT_MIN_VALID_FRACTION,
-    DEFAULT_SCL_VALID,
-    match_s1_dates,
-    prepare_stack,
-)
+import importlib
 
-__all__ = [
-    "DEFAULT_MAX_S1_GAP_DAYS", "DEFAULT_MIN_VALID_FRACTION", "DEFAULT_SCL_VALID", "S1_BANDS", "S2_BANDS",
-    "Stack", "StackWriter", "match_s1_dates", "prepare_stack", "read_stack", "read_stack_info", "write_stack",
-]
+_EXPORTS = {
+    "S1_BANDS": "format", "S2_BANDS": "format", "Stack": "format", "StackWriter": "format",
+    "read_stack": "format", "read_stack_info": "format", "write_stack": "format",
+    "prepare_stack": "prepare", "match_s1_dates": "prepare", "target_grid": "prepare",
+    "DEFAULT_MAX_S1_GAP_DAYS": "defaults", "DEFAULT_MIN_VALID_FRACTION": "defaults",
+    "DEFAULT_SCL_VALID": "defaults",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name):
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f".{module}", __name__), name)

@@ -28,23 +28,24 @@ from rasterio.windows import Window
 from ..errors import CameoCancelled, CameoInputError
 from ..progress import NullProgress, check_cancelled
 from .format import GDAL_CACHE_BYTES, S1_BANDS, S2_BANDS, StackWriter, format_gap, remove_quietly, temporary_path
+from .defaults import (
+    BASELINE_04_START,
+    BASELINE_OFFSET_DN,
+    DATES_FILE,
+    DEFAULT_BLOCK_SIZE,
+    DEFAULT_MAX_S1_GAP_DAYS,
+    DEFAULT_MIN_VALID_FRACTION,
+    DEFAULT_SCL_VALID,
+    HARMONIZED_CHOICES,
+    RESAMPLING_CHOICES,
+    RESOLUTION,
+    S1_FILE,
+    S1_UNITS_CHOICES,
+    S2_FILE,
+)
 from .resample import DatasetPool, read_onto
 from .sources import GDAL_ENV, Grid, build_catalog
 
-DEFAULT_MIN_VALID_FRACTION = 0.5
-DEFAULT_MAX_S1_GAP_DAYS = 6
-DEFAULT_SCL_VALID = (4, 5, 6, 7, 11)
-RESOLUTION = 10.0
-BASELINE_04_START = _dt.date(2022, 1, 25)
-BASELINE_OFFSET_DN = -1000.0
-DEFAULT_BLOCK_SIZE = 1024
-HARMONIZED_CHOICES = ("auto", "yes", "no")
-S1_UNITS_CHOICES = ("auto", "dB", "linear")
-RESAMPLING_CHOICES = ("bilinear", "cubic")
-
-S2_FILE = "s2_stack.tif"
-S1_FILE = "s1_stack.tif"
-DATES_FILE = "dates.csv"
 
 
 # ----------------------------------------------------------------------------- inputs

@@ -11,6 +11,7 @@ through GDAL's SENTINEL2 driver). The result is a `Catalog` of `BandRef`s: one p
 import datetime as _dt
 import os
 import re
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -265,7 +266,9 @@ def build_catalog(paths, role, band_orders=None, wanted=None):
     """
     catalog = Catalog(role)
     band_orders = [list(o) for o in (band_orders or []) if o]
-    with rasterio.Env(**GDAL_ENV):
+    with rasterio.Env(**GDAL_ENV), warnings.catch_warnings():
+        # Containers (NetCDF with several variables) open without georeferencing: expected.
+        warnings.simplefilter("ignore", rasterio.errors.NotGeoreferencedWarning)
         for raw in paths:
             path = _resolve_path(raw)
             label = _label_of(path)

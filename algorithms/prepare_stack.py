@@ -1,0 +1,158 @@
+"""cameo:preparestack - Sentinel-1/2 downloads to analysis-ready CAMEO time stacks.
+
+Thin glue: parameters in, `models.stack.prepare_stack` (Qt-free) does the work.
+"""
+
+from qgis.core import (
+    QgsProcessing,
+    QgsProcessingContext,
+    QgsProcessingOutputFile,
+    QgsProcessingOutputRasterLayer,
+    QgsProcessingParameterBoolean,
+    QgsProcessingParameterCrs,
+    QgsProcessingParameterDefinition,
+    QgsProcessingParameterEnum,
+    QgsProcessingParameterExtent,
+    QgsProcessingParameterFolderDestination,
+    QgsProcessingParameterMultipleLayers,
+    QgsProcessingParameterNumber,
+    QgsProcessingParameterString,
+    QgsProcessingUtils,
+    QgsRasterLayer,
+)
+
+from ..models.stack.defaults import (
+    DEFAULT_MAX_S1_GAP_DAYS,
+    DEFAULT_MIN_VALID_FRACTION,
+    HARMONIZED_CHOICES,
+    RESAMPLING_CHOICES,
+    S1_UNITS_CHOICES,
+)
+from .base import CameoAlgorithm
+
+
+class PrepareStack(CameoAlgorithm):
+    NAME = "preparestack"
+    DISPLAY_NAME = "Prepare Sentinel-1/2 time stack"
+    GROUP = "prepare"
+    REQUIRES = ("numpy", "rasterio", "pyproj")
+    HELP = (
+        "Turns downloaded Sentinel-2 L2A (and optionally Sentinel-1) data into the analysis-ready "
+        "time stacks the CAMEO models read: one 10 m grid, Sentinel-2 bands B02 B03 B04 B05 B06 B07 "
+        "B08 B8A B11 B12 as surface reflectance, clouds masked per pixel, cloudy dates dropped, and "
+        "Sentinel-1 VV/VH (dB) matched to each Sentinel-2 date.\n\n"
+        "<b>Inputs</b>: one raster per date in any GDAL format (bands recognised from their "
+        "descriptions such as B02, B2 or 'B02 (490 nm)', or from Band order; the date from the "
+        "metadata or the file name: YYYYMMDD, YYYY-MM-DD, SAFE names), NetCDF / openEO / Earth Engine "
+        "cubes with a time dimension (give the 10 m and 20 m files together), or Sentinel-2 SAFE "
+        "folders/zips. 20 m bands are resampled to 10 m (bilinear by default), the SCL layer by "
+        "nearest neighbour.\n\n"
+        "<b>Scaling</b>: reflectance = (DN + BOA_ADD_OFFSET) / 10000. Products of processing "
+        "baseline 04.00 and later (from 2022-01-25) carry BOA_ADD_OFFSET = -1000. With "
+        "'Input is harmonised' on auto, the offset is taken from the metadata (BOA_ADD_OFFSET, "
+        "PROCESSING_BASELINE, 'harmonized') and otherwise from the date; float reflectance inputs "
+        "count as harmonised.\n\n"
+        "<b>Mask</b>: a pixel is valid when its SCL class is 4, 5, 6, 7 or 11 (vegetation, bare, water, "
+        "unclassified, snow; change with 'Valid mask values') or, with a cloud mask layer, where the "
+        "mask is non-zero; and every band has data. Dates whose valid share of the extent is below "
+        "'Minimum valid fraction' are dropped.\n\n"
+        "<b>Sentinel-1</b>: VV and VH in dB or linear power, any CRS and resolution, reprojected onto "
+        "the 10 m grid; each Sentinel-2 date gets the nearest acquisition (ties: the earlier one), "
+        "the gap in days is recorded, and gaps over 'Maximum Sentinel-1 gap' leave Sentinel-1 empty "
+        "(NaN) for that date. Optional centred rolling mean over 3 acquisitions in linear power.\n\n"
+        "<b>Outputs</b> in the output folder: s2_stack.tif and s1_stack.tif (float32 GeoTIFF, one "
+        "band per date and band, described e.g. '2018-08-04 B8A', NaN = invalid, metadata inside) "
+        "and dates.csv (date, valid fraction, matched Sentinel-1 date and gap). Files are written "
+        "under temporary names and renamed when complete; on any error nothing is left behind. "
+        "Processing runs block by block, so memory does not grow with the area.\n\n"
+        "Same tool on the command line: python -m models.stack --help (from a CAMEO checkout)."
+    )
+
+    def initAlgorithm(self, config=None):  # noqa: N802 - QGIS API
+        self.addParameter(QgsProcessingParameterMultipleLayers(
+            "S2", "Sentinel-2 L2A inputs (files, cubes or SAFE)", layerType=QgsProcessing.TypeFile))
+        self.addParameter(QgsProcessingParameterString(
+            "S2_BANDS", "Band order of inputs whose bands have no names [optional]", optional=True))
+        self.addParameter(QgsProcessingParameterMultipleLayers(
+            "S2_MASK", "Cloud mask layer(s), replacing SCL [optional]", layerType=QgsProcessing.TypeFile,
+            optional=True))
+        self.addParameter(QgsProcessingParameterMultipleLayers(
+            "S1", "Sentinel-1 VV/VH inputs [optional]", layerType=QgsProcessing.TypeFile, optional=True))
+        self.addParameter(QgsProcessingParameterExtent(
+            "EXTENT", "Processing extent (default: the Sentinel-2 area)", optional=True))
+        self.addParameter(QgsProcessingParameterCrs(
+            "CRS", "Target CRS (default: the Sentinel-2 CRS)", optional=True))
+        self.addParameter(QgsProcessingParameterNumber(
+            "MIN_VALID_FRACTION", "Minimum valid fraction of a date (0-1)",
+            type=QgsProcessingParameterNumber.Double, defaultValue=DEFAULT_MIN_VALID_FRACTION,
+            minValue=0.0, maxValue=1.0))
+        self.addParameter(QgsProcessingParameterNumber(
+            "MAX_S1_GAP_DAYS", "Maximum Sentinel-1 gap (days)", type=QgsProcessingParameterNumber.Integer,
+            defaultValue=DEFAULT_MAX_S1_GAP_DAYS, minValue=0))
+        advanced = [
+            QgsProcessingParameterString(
+                "MASK_VALID_VALUES", "Valid mask values (default SCL 4,5,6,7,11; mask layer: non-zero)",
+                optional=True),
+            QgsProcessingParameterEnum(
+                "HARMONIZED", "Input is harmonised (-1000 offset already removed)",
+                options=["auto (metadata, else date)", "yes", "no"], defaultValue=0),
+            QgsProcessingParameterEnum(
+                "S1_UNITS", "Sentinel-1 input units", options=["auto", "dB", "linear power"], defaultValue=0),
+            QgsProcessingParameterBoolean(
+                "S1_SMOOTHING", "Smooth Sentinel-1 (centred mean over 3 acquisitions)", defaultValue=True),
+            QgsProcessingParameterEnum(
+                "RESAMPLING", "Resampling of 20 m bands", options=list(RESAMPLING_CHOICES), defaultValue=0),
+        ]
+        for parameter in advanced:
+            parameter.setFlags(parameter.flags() | QgsProcessingParameterDefinition.FlagAdvanced)
+            self.addParameter(parameter)
+        self.addParameter(QgsProcessingParameterFolderDestination("OUTPUT_FOLDER", "Output folder"))
+        self.addOutput(QgsProcessingOutputRasterLayer("S2_STACK", "Sentinel-2 stack"))
+        self.addOutput(QgsProcessingOutputRasterLayer("S1_STACK", "Sentinel-1 stack"))
+        self.addOutput(QgsProcessingOutputFile("DATES", "Dates table"))
+
+    def _files(self, parameters, name, context):
+        """File paths of a multiple-layers parameter; project layers become their sources."""
+        paths = []
+        for value in self.parameterAsFileList(parameters, name, context) or []:
+            layer = QgsProcessingUtils.mapLayerFromString(value, context, False)
+            paths.append(layer.source() if layer is not None else value)
+        return paths
+
+    def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
+        extent = extent_crs = crs = None
+        if parameters.get("EXTENT"):
+            rect = self.parameterAsExtent(parameters, "EXTENT", context)
+            extent = (rect.xMinimum(), rect.yMinimum(), rect.xMaximum(), rect.yMaximum())
+            rect_crs = self.parameterAsExtentCrs(parameters, "EXTENT", context)
+            if rect_crs.isValid():
+                extent_crs = rect_crs.authid() or rect_crs.toWkt()
+        target = self.parameterAsCrs(parameters, "CRS", context)
+        if parameters.get("CRS") and target.isValid():
+            crs = target.authid() or target.toWkt()
+        with self.user_errors():
+            from ..models.stack.prepare import prepare_stack
+
+            result = prepare_stack(
+                self._files(parameters, "S2", context),
+                self.parameterAsString(parameters, "OUTPUT_FOLDER", context),
+                s2_bands=self.parameterAsString(parameters, "S2_BANDS", context) or None,
+                s2_mask=self._files(parameters, "S2_MASK", context) or None,
+                s1=self._files(parameters, "S1", context) or None,
+                extent=extent, extent_crs=extent_crs, crs=crs,
+                min_valid_fraction=self.parameterAsDouble(parameters, "MIN_VALID_FRACTION", context),
+                max_s1_gap_days=self.parameterAsInt(parameters, "MAX_S1_GAP_DAYS", context),
+                mask_valid_values=self.parameterAsString(parameters, "MASK_VALID_VALUES", context) or None,
+                harmonized=HARMONIZED_CHOICES[self.parameterAsEnum(parameters, "HARMONIZED", context)],
+                s1_units=S1_UNITS_CHOICES[self.parameterAsEnum(parameters, "S1_UNITS", context)],
+                s1_smoothing=self.parameterAsBool(parameters, "S1_SMOOTHING", context),
+                resampling=RESAMPLING_CHOICES[self.parameterAsEnum(parameters, "RESAMPLING", context)],
+                progress=feedback,
+            )
+        for key, name in (("S2_STACK", "Sentinel-2 stack"), ("S1_STACK", "Sentinel-1 stack")):
+            if result[key] and context.project() is not None:
+                context.addLayerToLoadOnCompletion(
+                    result[key], QgsProcessingContext.LayerDetails(name, context.project(), key))
+        feedback.pushInfo(f"Wrote {len(result['dates'])} dates: {result['S2_STACK']}"
+                          + (f", {result['S1_STACK']}" if result["S1_STACK"] else "") + f", {result['DATES']}")
+        return {"S2_STACK": result["S2_STACK"], "S1_STACK": result["S1_STACK"], "DATES": result["DATES"]}
