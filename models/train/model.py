@@ -290,6 +290,11 @@ class FusionModel(nn.Module):
         self.to_s2 = nn.Sequential(nn.Linear(e, hid), nn.GELU(), nn.Linear(hid, s2_cfg["latent"]), nn.Softplus())
         self.to_s1 = nn.Sequential(nn.Linear(e, hid), nn.GELU(), nn.Linear(hid, s1_cfg["latent"]), nn.Softplus())
 
+    def forward(self, z2, z1, gap, present):
+        """-> (embedding, S2 decoder input, S1 decoder input)."""
+        e = self.fusion(z2, z1, gap, present)
+        return e, self.to_s2(e), self.to_s1(e)
+
 
 class GPPRegressor(nn.Module):
     """[B, T, 7] embeddings (T = window_days, daily) -> standardised GPP on the last day."""
