@@ -36,6 +36,7 @@ GTIFF_PROFILE = {
     "predictor": 3,
     "zlevel": 1,
     "BIGTIFF": "IF_SAFER",
+    "NUM_THREADS": "ALL_CPUS",  # DEFLATE compression of tiles in worker threads
 }
 
 # Bounded GDAL block cache while writing/reading stacks (bytes): keeps peak memory
