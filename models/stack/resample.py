@@ -22,7 +22,7 @@ _MARGIN = {"nearest": 1, "bilinear": 2, "cubic": 3}
 class DatasetPool:
     """Keeps up to `size` datasets open (opening a NetCDF per block is slow)."""
 
-    def __init__(self, size=32):
+    def __init__(self, size=256):
         self.size = size
         self._open = OrderedDict()
         self._env = None
