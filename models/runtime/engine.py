@@ -151,8 +151,12 @@ class CameoModels:
         return self.sessions[role].run(None, feeds)
 
 
-def load_models(models_dir=None, threads=None, providers=None, verify=True, roles=None):
-    """Load (and by default verify against SHA256SUMS) the CAMEO ONNX models."""
+def load_models(models_dir=None, threads=None, providers=None, verify=True, roles=None, spinning=None):
+    """Load (and by default verify against SHA256SUMS) the CAMEO ONNX models.
+
+    threads: intra-op threads per session (default: ONNX Runtime's choice); spinning:
+    False stops idle worker threads from busy-waiting (better on a shared CPU; default:
+    off when `threads` is given)."""
     import onnxruntime
 
     models_dir = models_dir or MODELS_DIR
@@ -161,6 +165,10 @@ def load_models(models_dir=None, threads=None, providers=None, verify=True, role
     if threads:
         options.intra_op_num_threads = int(threads)
         options.inter_op_num_threads = 1
+    if spinning is None:
+        spinning = not threads
+    if not spinning:
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     available = onnxruntime.get_available_providers()
     providers = providers or [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in available]
     sessions, metadata = {}, {}
@@ -191,24 +199,45 @@ class _FrameCache:
             del self.cache[key]
 
 
-def _temporal(models, role, cache, idx, offsets, rows):
+def _run_per_pixel(models, role, pixel_feeds, other_feeds, chunk):
+    """Run a per-pixel model over [..., H, W] feeds in chunks of exactly `chunk` pixels.
+
+    The pixels are flattened to one row and the last chunk is padded, so every call has
+    the same shape whatever the tile size: ONNX Runtime's kernels round differently for
+    other shapes (vector tails), and a pixel's numbers must not depend on the tiling.
+    """
+    first = next(iter(pixel_feeds.values()))
+    h, w = first.shape[-2:]
+    n = h * w
+    flat = {k: v.reshape(v.shape[:-2] + (1, n)) for k, v in pixel_feeds.items()}
+    out = []
+    for start in range(0, n, chunk):
+        stop = min(start + chunk, n)
+        feeds = dict(other_feeds)
+        for k, v in flat.items():
+            part = v[..., start:stop]
+            if stop - start < chunk:
+                pad = [(0, 0)] * (part.ndim - 1) + [(0, chunk - (stop - start))]
+                part = np.pad(part, pad)
+            feeds[k] = np.ascontiguousarray(part)
+        out.append(models.run(role, feeds)[0][..., :stop - start])
+    result = np.concatenate(out, axis=-1)
+    return result.reshape(result.shape[:-2] + (h, w))
+
+
+def _temporal(models, role, cache, idx, offsets, chunk):
     indices, pos = idx
     query = cache.get(indices[pos])
     feats = [cache.get(i) if i >= 0 else None for i in indices]
     zero = np.zeros_like(query)
     stack = np.stack([f if f is not None else zero for f in feats])[None]    # [1, K, F, H, W]
     exists = np.asarray([[1.0 if i >= 0 else 0.0 for i in indices]], dtype=np.float32)
-    out = []
-    for r0, r1 in rows:
-        out.append(models.run(role, {
-            "query": np.ascontiguousarray(query[None, :, r0:r1]),
-            "features": np.ascontiguousarray(stack[:, :, :, r0:r1]),
-            "frame_exists": exists, "offsets": offsets[None]})[0])
-    return np.concatenate(out, axis=2)                                        # [1, L, H, W]
+    return _run_per_pixel(models, role, {"query": query[None], "features": stack},
+                          {"frame_exists": exists, "offsets": offsets[None]}, chunk)  # [1, L, H, W]
 
 
 def embed_tile(models, s2_values, dates, *, s2_bands, s1_values=None, s1_bands=None, s1_gap_days=None,
-               progress=None, max_pixels_per_run=16384, return_latents=False):
+               progress=None, max_pixels_per_run=1024, return_latents=False):
     """Embeddings [T, E, H, W] of one tile given with its halo: s2_values [T, C, H+2h, W+2h].
 
     NaN marks invalid values, including the halo outside the raster. `dates` are the T
@@ -242,8 +271,6 @@ def embed_tile(models, s2_values, dates, *, s2_bands, s1_values=None, s1_bands=N
         gaps = np.zeros(n_dates, np.float32) if s1_gap_days is None else np.asarray(s1_gap_days, np.float32)
         gaps = np.where(np.isfinite(gaps), gaps, 0.0).astype(np.float32)
     frames = spec2.frames
-    rows_per_run = max(1, max_pixels_per_run // max(w, 1))
-    rows = [(r, min(r + rows_per_run, h)) for r in range(0, h, rows_per_run)]
     c2 = _FrameCache(models, "s2_frame", spec2, s2_values)
     c1 = _FrameCache(models, "s1_frame", models.s1, s1_values) if use_s1 else None
     out = np.empty((n_dates, models.embedding_dim, h, w), np.float32)
@@ -254,10 +281,10 @@ def embed_tile(models, s2_values, dates, *, s2_bands, s1_values=None, s1_bands=N
         offsets = window_offsets(days, idx)
         first = min(i for i in idx[0] if i >= 0)
         c2.drop_before(first)
-        z2 = _temporal(models, "s2_temporal", c2, idx, offsets, rows)
+        z2 = _temporal(models, "s2_temporal", c2, idx, offsets, max_pixels_per_run)
         if use_s1:
             c1.drop_before(first)
-            z1 = _temporal(models, "s1_temporal", c1, idx, offsets, rows)
+            z1 = _temporal(models, "s1_temporal", c1, idx, offsets, max_pixels_per_run)
             centre = s1_values[t, :, halo:halo + h, halo:halo + w]
             present = np.all(np.isfinite(centre), axis=0)[None, None].astype(np.float32)
             gap = gaps[t:t + 1]
@@ -265,12 +292,8 @@ def embed_tile(models, s2_values, dates, *, s2_bands, s1_values=None, s1_bands=N
             z1 = np.zeros((1, 2 if models.s1 is None else models.s1.latent_dim, h, w), np.float32)
             present = np.zeros((1, 1, h, w), np.float32)
             gap = np.zeros(1, np.float32)
-        parts = []
-        for r0, r1 in rows:
-            parts.append(models.run("fusion", {
-                "s2_latent": np.ascontiguousarray(z2[:, :, r0:r1]), "s1_latent": np.ascontiguousarray(z1[:, :, r0:r1]),
-                "s1_gap_days": gap, "s1_present": np.ascontiguousarray(present[:, :, r0:r1])})[0])
-        out[t] = np.concatenate(parts, axis=2)[0]
+        out[t] = _run_per_pixel(models, "fusion", {"s2_latent": z2, "s1_latent": z1, "s1_present": present},
+                                {"s1_gap_days": gap}, max_pixels_per_run)[0]
         if return_latents:
             latents["s2"].append(z2[0])
             latents["s1"].append(z1[0])
