@@ -5,10 +5,12 @@ from qgis.PyQt.QtGui import QIcon
 
 from .base import ICON_PATH
 from .check_install import CheckInstallation
+from .embed import ComputeEmbeddings
+from .embedding_rgb import EmbeddingToRgb
 from .model_info import DescribeModel
 from .prepare_stack import PrepareStack
 
-ALGORITHMS = (CheckInstallation, DescribeModel, PrepareStack)
+ALGORITHMS = (CheckInstallation, DescribeModel, PrepareStack, ComputeEmbeddings, EmbeddingToRgb)
 
 
 class CameoProvider(QgsProcessingProvider):

@@ -116,3 +116,30 @@ def hide_packages(tmp_path):
         return tmp_path / "hidden"
 
     return make
+
+
+@pytest.fixture(scope="session")
+def belgian_stacks(data_dir, tmp_path_factory):
+    """S2 + S1 stacks of the real Belgian training chip (64 x 64 px), dates >= 97 % clear."""
+    from models.stack import prepare_stack
+
+    chip = data_dir / "chips" / "belgium_00002806639B424A"
+    return prepare_stack(sorted(str(p) for p in chip.glob("S2_*.nc")),
+                         str(tmp_path_factory.mktemp("belgian-stack")),
+                         s1=sorted(str(p) for p in chip.glob("S1_*.nc")), min_valid_fraction=0.97)
+
+
+@pytest.fixture(scope="session")
+def tiny_models_dir(tmp_path_factory):
+    """Tiny random-weight CAMEO models exported to ONNX with manifest (fast to run).
+
+    The properties tested with them (exactness, tiling, I/O) are structural: they must
+    hold for any weights, the bundled ones included.
+    """
+    from models.train.export import export_models
+    from train_helpers import tiny_models
+
+    cfg, s2, s1, fusion, stats = tiny_models()
+    folder = tmp_path_factory.mktemp("tiny-models")
+    export_models(cfg, s2, s1, fusion, stats, str(folder), training_summary="tiny random weights (tests)")
+    return folder

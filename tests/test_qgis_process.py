@@ -54,6 +54,22 @@ def test_without_onnxruntime_the_plugin_loads_and_names_the_fix(qgis_process, hi
     assert "Traceback" not in output
 
 
+def test_without_rasterio_the_plugin_loads_and_embed_names_the_fix(qgis_process, hide_packages, tmp_path):
+    hidden = hide_packages("rasterio")
+    listing = qgis_process("list", python_path_first=hidden).stdout
+    for algorithm in ("checkinstall", "modelinfo", "preparestack", "embed", "embeddingrgb"):
+        assert f"cameo:{algorithm}\t" in listing
+    source = tmp_path / "any.tif"
+    source.write_bytes(b"")
+    failed = qgis_process("run", "cameo:embed", f"--S2_STACK={source}", f"--OUTPUT_FOLDER={tmp_path / 'out'}",
+                          python_path_first=hidden, check=False)
+    output = failed.stdout + failed.stderr
+    assert failed.returncode != 0
+    assert "CAMEO needs the Python package rasterio" in output and "pip install" in output
+    assert "Traceback" not in output
+    assert not (tmp_path / "out").exists()
+
+
 def test_modelinfo_json_on_a_real_model(qgis_process, tmp_path):
     folder = tmp_path / "dir with spaces é"  # paths users really have
     folder.mkdir()

@@ -1,0 +1,184 @@
+"""Embed whole Sentinel-2 (+ Sentinel-1) stacks tile by tile into per-date embedding files.
+
+Memory is bounded by the tile size: one tile (all dates, with its 7 px halo) is read,
+embedded by the dense runtime (`models.runtime.embed_tile`, which computes each frame's
+spatial features once and shares them across the dates that use the frame) and written
+before the next one is read. Results do not depend on the tile size (no seams): tiles
+overlap only through their halos, read from the same raster.
+"""
+
+import contextlib
+import os
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import rasterio
+from rasterio.windows import Window, from_bounds
+
+from ..errors import CameoInputError
+from ..progress import NullProgress, check_cancelled
+from ..runtime import date_window, embed_tile, load_models
+from ..stack import read_stack_info
+from .defaults import DEFAULT_TILE_SIZE, DEVICES
+from .outputs import EmbeddingWriter, check_output_folder
+from .tiles import read_with_halo, tile_grid
+
+@dataclass
+class EmbeddingRun:
+    index_path: str  # the VRT listing every date (T x E bands)
+    files: list  # one GeoTIFF per date
+    dates: list
+    pixel_dates: int
+    seconds: float
+    providers: list
+
+    @property
+    def pixel_dates_per_second(self):
+        return self.pixel_dates / self.seconds if self.seconds > 0 else float("inf")
+
+
+def execution_providers(device):
+    """ONNX Runtime providers for DEVICE ('auto': CUDA when onnxruntime offers it)."""
+    import onnxruntime
+
+    available = onnxruntime.get_available_providers()
+    if device not in DEVICES:
+        raise CameoInputError(f"Unknown device {device!r}: use one of {', '.join(DEVICES)}.")
+    if device == "cuda" and "CUDAExecutionProvider" not in available:
+        raise CameoInputError(
+            "Device 'cuda' was asked for, but this onnxruntime has no CUDA support "
+            f"(providers: {', '.join(available)}). Install onnxruntime-gpu, or use device 'auto' or 'cpu'.")
+    if device in ("auto", "cuda") and "CUDAExecutionProvider" in available:
+        return ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    return ["CPUExecutionProvider"]
+
+
+def _check_pair(s2, s1):
+    if s2.modality != "S2":
+        raise CameoInputError(
+            f"{s2.path} is a {s2.modality or 'non-CAMEO'} stack, not Sentinel-2: give the s2_stack.tif "
+            "written by cameo:preparestack as the Sentinel-2 stack.")
+    if s1 is None:
+        return
+    if s1.modality != "S1":
+        raise CameoInputError(
+            f"{s1.path} is a {s1.modality or 'non-CAMEO'} stack, not Sentinel-1: give the s1_stack.tif "
+            "written by cameo:preparestack as the Sentinel-1 stack.")
+    if (s1.crs != s2.crs or tuple(s1.transform) != tuple(s2.transform)
+            or (s1.width, s1.height) != (s2.width, s2.height)):
+        raise CameoInputError(
+            "The Sentinel-1 and Sentinel-2 stacks are not on the same grid: prepare them together "
+            "with one cameo:preparestack run.")
+    if list(s1.dates) != list(s2.dates):
+        raise CameoInputError(
+            "The Sentinel-1 stack is matched to other dates than the Sentinel-2 stack: prepare them "
+            "together with one cameo:preparestack run.")
+
+
+def pixel_window(info, bounds=None):
+    """Pixel window of `bounds` (xmin, ymin, xmax, ymax in the stack CRS) clipped to the raster."""
+    full = Window(0, 0, info.width, info.height)
+    if bounds is None:
+        return full
+    xmin, ymin, xmax, ymax = bounds
+    if not (xmax > xmin and ymax > ymin):
+        raise CameoInputError(f"The extent {bounds} is empty: draw or type an extent with some area.")
+    window = from_bounds(xmin, ymin, xmax, ymax, transform=info.transform)
+    window = window.round_offsets(op="floor").round_lengths(op="ceil")
+    try:
+        return window.intersection(full)
+    except Exception as error:  # rasterio raises WindowError when they do not meet
+        raise CameoInputError(
+            f"The extent {tuple(round(v, 2) for v in bounds)} does not overlap the stack "
+            f"{os.path.basename(info.path)}: choose an extent inside the data, or leave it empty.") from error
+
+
+def has_observation(valid, halo, frames):
+    """[T, h, w] bool: the pixel has a valid S2 observation in some frame of its window."""
+    centre = valid[:, halo:valid.shape[1] - halo, halo:valid.shape[2] - halo]
+    n_dates = centre.shape[0]
+    out = np.empty_like(centre)
+    for t in range(n_dates):
+        indices = [i for i in date_window(t, n_dates, frames)[0] if i >= 0]
+        out[t] = centre[indices].any(axis=0)
+    return out
+
+
+class _TileProgress:
+    """Maps the runtime's per-tile percentage into the run's overall percentage."""
+
+    def __init__(self, outer, start, span):
+        self.outer, self.start, self.span = outer, start, span
+
+    def setProgress(self, percent):  # noqa: N802 - QgsProcessingFeedback's name
+        self.outer.setProgress(self.start + self.span * percent / 100.0)
+
+    def pushInfo(self, message):  # noqa: N802
+        self.outer.pushInfo(message)
+
+    def isCanceled(self):  # noqa: N802
+        return self.outer.isCanceled()
+
+
+def embed_stacks(s2_path, output_folder, *, s1_path=None, bounds=None, tile_size=DEFAULT_TILE_SIZE,
+                 threads=None, device="auto", models_dir=None, progress=None):
+    """Embed every date of the S2 (+ S1) stack over `bounds`; returns an EmbeddingRun."""
+    progress = progress or NullProgress()
+    if int(tile_size) < 1:
+        raise CameoInputError(f"Tile size {tile_size} must be at least 1 pixel.")
+    s2 = read_stack_info(s2_path)
+    s1 = read_stack_info(s1_path) if s1_path else None
+    _check_pair(s2, s1)
+    window = pixel_window(s2, bounds)
+    providers = execution_providers(device)
+    check_output_folder(output_folder)
+
+    models = load_models(models_dir, threads=threads, providers=providers)
+    models.s2.check_bands(s2.bands, "Sentinel-2 stack")
+    if s1 is not None:
+        models.s1.check_bands(s1.bands, "Sentinel-1 stack")
+    progress.pushInfo(f"Model {models.name} {models.version}; ONNX Runtime providers: "
+                      f"{', '.join(providers)}; threads: {threads or 'default'}")
+
+    tiles = tile_grid(window, int(tile_size))
+    n_dates = len(s2.dates)
+    tags = {"CAMEO_MODEL_NAME": models.name, "CAMEO_MODEL_VERSION": models.version,
+            "CAMEO_S2_STACK": os.path.basename(s2.path),
+            "CAMEO_S1_STACK": os.path.basename(s1.path) if s1 else "none"}
+    writer = EmbeddingWriter(output_folder, s2.dates, models.output_names, s2.crs,
+                             rasterio.windows.transform(window, s2.transform),
+                             int(window.width), int(window.height), tags)
+    started = time.perf_counter()
+    done_pixels = 0
+    total_pixels = sum(tile.pixels for tile in tiles)
+    try:
+        with rasterio.open(s2.path) as s2_data, (rasterio.open(s1.path) if s1 else contextlib.nullcontext()) as s1_data:
+            for number, tile in enumerate(tiles, start=1):
+                check_cancelled(progress)
+                s2_values = read_with_halo(s2_data, tile, models.halo, len(s2.bands))
+                s1_values = read_with_halo(s1_data, tile, models.halo, len(s1.bands)) if s1 else None
+                tile_progress = _TileProgress(progress, 100.0 * done_pixels / total_pixels,
+                                              100.0 * tile.pixels / total_pixels)
+                embedding = embed_tile(
+                    models, s2_values, s2.dates, s2_bands=s2.bands,
+                    s1_values=s1_values, s1_bands=s1.bands if s1 else None,
+                    s1_gap_days=s1.s1_gap_days if s1 else None, progress=tile_progress)
+                observed = has_observation(np.all(np.isfinite(s2_values), axis=1), models.halo,
+                                           models.s2.frames)
+                embedding[np.broadcast_to(~observed[:, None], embedding.shape)] = np.nan
+                for t in range(n_dates):
+                    writer.write(t, embedding[t], tile.row - int(window.row_off),
+                                 tile.col - int(window.col_off))
+                done_pixels += tile.pixels
+                elapsed = time.perf_counter() - started
+                progress.pushInfo(f"Tile {number}/{len(tiles)}: {done_pixels * n_dates / elapsed:,.0f} "
+                                  "pixel-dates/s so far")
+        check_cancelled(progress)
+        files, index_path = writer.publish()
+    except BaseException:
+        writer.abort()
+        raise
+    seconds = time.perf_counter() - started
+    return EmbeddingRun(index_path, files, list(s2.dates), total_pixels * n_dates, seconds, providers)
+
