@@ -257,3 +257,18 @@ def test_match_s1_dates_ties_go_to_the_earlier_acquisition():
     matches = match_s1_dates([d(2020, 1, 5), d(2020, 1, 30)], [d(2020, 1, 3), d(2020, 1, 7)], 6)
     assert matches[0] == (0, 2.0)
     assert matches[1][0] is None and math.isnan(matches[1][1])
+
+
+def test_target_crs_reprojects_onto_a_10m_grid_in_that_crs(chip, run, s2_stack, tmp_path):
+    result = prepare_stack(chip["s2"], str(tmp_path / "laea"), crs="EPSG:3035", min_valid_fraction=0.95)
+    laea = read_stack(result["S2_STACK"])
+    assert laea.crs.to_epsg() == 3035
+    t = laea.transform
+    assert (t.a, t.e) == (10.0, -10.0) and t.c % 10 == 0 and t.f % 10 == 0
+    # Same dates as the UTM run at that threshold, same reflectance level (a 3 deg rotation apart).
+    keep = [i for i, f in enumerate(run["valid_fraction"]) if f >= 0.95]
+    assert laea.dates == [run["dates"][i] for i in keep]
+    for t_laea, t_utm in enumerate(keep[:3]):
+        for c in (2, 7):
+            a, b = np.nanmean(laea.values[t_laea, c]), np.nanmean(s2_stack.values[t_utm, c])
+            assert a == pytest.approx(b, rel=0.03)

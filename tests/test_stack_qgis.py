@@ -63,7 +63,9 @@ def test_processing_run_bad_input_raises_a_processing_exception(qgis_app, data_d
     assert not (tmp_path / "out").exists()
 
 
-def test_qgis_process_prepares_the_belgian_chip(qgis_process, chip_inputs, tmp_path):
+def test_qgis_process_prepares_the_belgian_chip(qgis_process, qgis_app, chip_inputs, tmp_path):
+    from qgis.core import QgsRasterLayer
+
     s2, s1 = chip_inputs
     out = tmp_path / "out"
     args = ["run", "cameo:preparestack", "--json", "--"] + [f"S2={p}" for p in s2] + [f"S1={s1[0]}",
@@ -74,6 +76,8 @@ def test_qgis_process_prepares_the_belgian_chip(qgis_process, chip_inputs, tmp_p
     stack = read_stack(results["S2_STACK"])
     assert len(stack.dates) == 58  # the 0.5 default threshold on this chip (see test_stack_prepare)
     assert sorted(os.listdir(out)) == ["dates.csv", "s1_stack.tif", "s2_stack.tif"]
+    layer = QgsRasterLayer(results["S2_STACK"], "s2")
+    assert layer.isValid() and f"{stack.dates[-1].isoformat()} B12" in layer.bandName(layer.bandCount())
 
 
 def test_qgis_process_bad_input_fails_with_the_message(qgis_process, data_dir, tmp_path):

@@ -22,6 +22,7 @@ import numpy as np
 import rasterio
 from affine import Affine
 from rasterio.crs import CRS
+import rasterio.warp
 from rasterio.warp import transform_bounds
 from rasterio.windows import Window
 
@@ -358,6 +359,35 @@ class _Masker:
         return finite & np.isin(data, np.asarray(self.values, dtype="float32"))
 
 
+def _distinct_grids(refs):
+    grids = {}
+    for ref in refs:
+        g = ref.grid
+        grids.setdefault((tuple(g.transform)[:6], g.width, g.height, g.crs.to_string()), g)
+    return list(grids.values())
+
+
+def _inside(source_grids, crs, transform, width, height):
+    """Pixels of a window whose centre lies inside every source raster (the data footprint)."""
+    inside = np.ones((height, width), dtype=bool)
+    cols = np.arange(width) + 0.5
+    rows = np.arange(height) + 0.5
+    xs = transform.c + transform.a * cols
+    ys = transform.f + transform.e * rows
+    for g in source_grids:
+        if g.crs == crs:
+            c = (xs - g.transform.c) / g.transform.a
+            r = (ys - g.transform.f) / g.transform.e
+            inside &= ((r >= 0) & (r < g.height))[:, None] & ((c >= 0) & (c < g.width))[None, :]
+            continue
+        gx, gy = np.meshgrid(xs, ys)
+        tx, ty = rasterio.warp.transform(crs, g.crs, gx.ravel(), gy.ravel())
+        c = (np.asarray(tx) - g.transform.c) / g.transform.a
+        r = (np.asarray(ty) - g.transform.f) / g.transform.e
+        inside &= ((c >= 0) & (c < g.width) & (r >= 0) & (r < g.height)).reshape(height, width)
+    return inside
+
+
 def _footprint_check(refs, grid, role):
     for ref in refs:
         if _intersect(_grid_bounds_in(ref.grid, grid.crs), grid.bounds) is not None:
@@ -462,19 +492,21 @@ def prepare_stack(
 
         # 3. Pass 1: valid share per date.
         windows = list(blocks(grid, block_size))
-        total_px = grid.width * grid.height
         s1_work = len(windows) * len(all_dates) if s1_paths else 0
         work = len(windows) * len(all_dates) * 2 + s1_work
         done = 0
         counts = np.zeros(len(all_dates), dtype="int64")
+        inside_px = 0
+        source_grids = _distinct_grids(s2_refs)
         for window in windows:
             transform = rasterio.windows.transform(window, grid.transform)
+            inside_px += int(_inside(source_grids, grid.crs, transform, window.width, window.height).sum())
             for t, date in enumerate(all_dates):
                 check_cancelled(progress)
                 counts[t] += int(masker.valid(pool, date, grid, transform, window.width, window.height).sum())
                 done += 1
                 progress.setProgress(100.0 * done / work)
-        fractions = counts / float(total_px)
+        fractions = counts / float(max(inside_px, 1))
         kept = [i for i in range(len(all_dates)) if fractions[i] >= min_valid_fraction]
         if not kept:
             best = int(np.argmax(fractions))

@@ -4,6 +4,7 @@ Only the source pixels under the window (plus a small margin for the resampling
 kernel) are read, so memory depends on the block size, never on the raster size.
 """
 
+import functools
 import math
 from collections import OrderedDict
 
@@ -77,6 +78,12 @@ def _aligned_offset(src_grid, dst_crs, dst_transform):
     return int(round(col)), int(round(row))
 
 
+@functools.lru_cache(maxsize=4096)
+def _transform_bounds_cached(src_wkt, dst_wkt, bounds):
+    """transform_bounds is slow (a PROJ pipeline per call): every date and band of a block asks the same."""
+    return transform_bounds(src_wkt, dst_wkt, *bounds, densify_pts=21)
+
+
 def read_onto(pool, ref, dst_crs, dst_transform, width, height, resampling="bilinear", convert=None):
     """Band `ref` resampled onto a `height` x `width` window of the target grid.
 
@@ -109,7 +116,7 @@ def read_onto(pool, ref, dst_crs, dst_transform, width, height, resampling="bili
     right, bottom = t.c + t.a * width, t.f + t.e * height
     bounds = (min(left, right), min(top, bottom), max(left, right), max(top, bottom))
     if src.crs != dst_crs:
-        bounds = transform_bounds(dst_crs, src.crs, *bounds, densify_pts=21)
+        bounds = _transform_bounds_cached(dst_crs.to_wkt(), src.crs.to_wkt(), bounds)
     inv = ~src.transform
     xs, ys = [], []
     for x in (bounds[0], bounds[2]):
