@@ -10,11 +10,13 @@ import hashlib
 import os
 from dataclasses import dataclass
 
+from .errors import CameoError
+
 MODELS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "onnx")
 MANIFEST_NAME = "SHA256SUMS"
 
 
-class ModelIntegrityError(RuntimeError):
+class ModelIntegrityError(CameoError):
     """A bundled model is missing or does not match its manifest entry."""
 
 

@@ -133,3 +133,19 @@ def test_embed_and_rgb_through_qgis_process(qgis_process, belgian_stacks, tiny_m
     assert json.loads(done.stdout)["results"]["OUTPUT"] == str(tmp_path / "rgb.tif")
     with rasterio.open(tmp_path / "rgb.tif") as rgb:
         assert rgb.tags()["CAMEO_DATE"] == dates[0]  # no DATE: the first date
+
+
+def test_embed_refuses_a_model_that_does_not_match_its_manifest(qgis_app, belgian_stacks, tiny_models_dir,
+                                                                 tmp_path):
+    import shutil
+
+    models = tmp_path / "models"
+    shutil.copytree(tiny_models_dir, models)
+    fusion = models / "cameo_fusion.onnx"
+    data = bytearray(fusion.read_bytes())
+    data[-10] ^= 0xFF  # one flipped byte in the weights
+    fusion.write_bytes(bytes(data))
+    with pytest.raises(QgsProcessingException, match="cameo_fusion.onnx does not match its sha256"):
+        processing.run("cameo:embed", {"S2_STACK": belgian_stacks["S2_STACK"], "MODELS": str(models),
+                                       "OUTPUT_FOLDER": str(tmp_path / "out")})
+    assert not (tmp_path / "out").exists() or not list((tmp_path / "out").iterdir())

@@ -1,0 +1,95 @@
+"""Whole-engine benchmark of cameo:embed's core: speed and peak memory versus raster size.
+
+    .venv/bin/python benchmarks/bench_embed.py [--sizes 256 512] [--dates 24] [--tile 256]
+                                               [--threads 0] [--models-dir DIR]
+
+For each size, writes an S2 + S1 stack of size x size px x dates on disk by tiling the
+real Belgian chip (prepared with models.stack), then runs models.embedding.embed_stacks
+in a fresh process (so its peak RSS is its own) and prints one JSON line per size:
+pixel-dates/s over the whole run (reading, embedding, COG and VRT writing) and peak RSS.
+With memory bounded by the tile size, peak RSS stays flat as the raster grows.
+"""
+
+import argparse
+import glob
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, REPO)
+
+
+def build_stacks(folder, size, n_dates):
+    """Tile the prepared chip stacks to size x size px and keep the first n_dates dates."""
+    import numpy as np
+
+    from models.sample_data import sample_data_dir
+    from models.stack import prepare_stack, read_stack, write_stack
+
+    chip = os.path.join(sample_data_dir(), "chips", "belgium_00002806639B424A")
+    prepared = prepare_stack(sorted(glob.glob(os.path.join(chip, "S2_*.nc"))), os.path.join(folder, "chip"),
+                             s1=sorted(glob.glob(os.path.join(chip, "S1_*.nc"))))
+    paths = {}
+    for key in ("S2_STACK", "S1_STACK"):
+        stack = read_stack(prepared[key])
+        reps = -(-size // stack.width)
+        values = np.tile(stack.values[:n_dates], (1, 1, reps, reps))[:, :, :size, :size]
+        extra = {}
+        if stack.s1_gap_days is not None:
+            extra["CAMEO_S1_GAP_DAYS"] = ",".join(f"{g:g}" for g in stack.s1_gap_days[:n_dates])
+            extra["CAMEO_S1_DATES"] = ",".join(d.isoformat() if d else "" for d in stack.s1_dates[:n_dates])
+        paths[key] = write_stack(os.path.join(folder, f"{key.lower()}_{size}.tif"), values,
+                                 stack.dates[:n_dates], stack.bands, stack.crs, stack.transform,
+                                 stack.modality, **extra)
+        del values
+    return paths
+
+
+def run_one(args):
+    """In the child process: one embedding run, its figures as JSON on stdout."""
+    from models.embedding.job import embed_stacks
+
+    started = time.perf_counter()
+    run = embed_stacks(args.s2, args.out, s1_path=args.s1, tile_size=args.tile, threads=args.threads or None,
+                       models_dir=args.models_dir)
+    seconds = time.perf_counter() - started
+    print(json.dumps({"pixel_dates": run.pixel_dates, "seconds": round(seconds, 2),
+                      "pixel_dates_per_s": round(run.pixel_dates / seconds),
+                      "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+                      "providers": run.providers}))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[256, 512])
+    parser.add_argument("--dates", type=int, default=24)
+    parser.add_argument("--tile", type=int, default=256)
+    parser.add_argument("--threads", type=int, default=0)
+    parser.add_argument("--models-dir", default=None)
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--s2", help=argparse.SUPPRESS)
+    parser.add_argument("--s1", help=argparse.SUPPRESS)
+    parser.add_argument("--out", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        return run_one(args)
+    with tempfile.TemporaryDirectory(prefix="cameo-bench-") as folder:
+        for size in args.sizes:
+            stacks = build_stacks(folder, size, args.dates)
+            command = [sys.executable, os.path.abspath(__file__), "--child", "--s2", stacks["S2_STACK"],
+                       "--s1", stacks["S1_STACK"], "--out", os.path.join(folder, f"out_{size}"),
+                       "--tile", str(args.tile), "--threads", str(args.threads)]
+            if args.models_dir:
+                command += ["--models-dir", args.models_dir]
+            child = subprocess.run(command, check=True, capture_output=True, text=True)
+            figures = json.loads(child.stdout.strip().splitlines()[-1])
+            print(json.dumps({"size": size, "dates": args.dates, "tile": args.tile, **figures}), flush=True)
+
+
+if __name__ == "__main__":
+    main()
