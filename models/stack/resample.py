@@ -21,9 +21,14 @@ _MARGIN = {"nearest": 1, "bilinear": 2, "cubic": 3}
 
 
 class DatasetPool:
-    """Keeps up to `size` datasets open (opening a NetCDF per block is slow)."""
+    """Keeps up to `size` datasets open (opening a NetCDF per block is slow).
 
-    def __init__(self, size=256):
+    Each open dataset holds buffers outside GDAL's block cache (about a tile's worth for
+    a GeoTIFF, more for JPEG2000), so the pool is kept small: memory must not grow with
+    the number of input files.
+    """
+
+    def __init__(self, size=48):
         self.size = size
         self._open = OrderedDict()
         self._env = None
