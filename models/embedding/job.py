@@ -121,6 +121,24 @@ class _TileProgress:
         return self.outer.isCanceled()
 
 
+def embed_one_tile(models, tile, s2, s2_data, s1=None, s1_data=None, progress=None):
+    """Embeddings [T, E, h, w] float32 of one `tile`, NaN where no valid observation.
+
+    s2 / s1: stack infos (`read_stack_info`); s2_data / s1_data: the same stacks open
+    in rasterio. The one code path of every engine (single-process and distributed):
+    reads the tile with its halo, runs the dense runtime, applies the no-data rule.
+    """
+    s2_values = read_with_halo(s2_data, tile, models.halo, len(s2.bands))
+    s1_values = read_with_halo(s1_data, tile, models.halo, len(s1.bands)) if s1 is not None else None
+    embedding = embed_tile(
+        models, s2_values, s2.dates, s2_bands=s2.bands,
+        s1_values=s1_values, s1_bands=s1.bands if s1 is not None else None,
+        s1_gap_days=s1.s1_gap_days if s1 is not None else None, progress=progress)
+    observed = has_observation(np.all(np.isfinite(s2_values), axis=1), models.halo, models.s2.frames)
+    embedding[np.broadcast_to(~observed[:, None], embedding.shape)] = np.nan
+    return embedding
+
+
 def embed_stacks(s2_path, output_folder, *, s1_path=None, bounds=None, tile_size=DEFAULT_TILE_SIZE,
                  threads=None, device="auto", models_dir=None, progress=None):
     """Embed every date of the S2 (+ S1) stack over `bounds`; returns an EmbeddingRun."""
@@ -156,17 +174,9 @@ def embed_stacks(s2_path, output_folder, *, s1_path=None, bounds=None, tile_size
         with rasterio.open(s2.path) as s2_data, (rasterio.open(s1.path) if s1 else contextlib.nullcontext()) as s1_data:
             for number, tile in enumerate(tiles, start=1):
                 check_cancelled(progress)
-                s2_values = read_with_halo(s2_data, tile, models.halo, len(s2.bands))
-                s1_values = read_with_halo(s1_data, tile, models.halo, len(s1.bands)) if s1 else None
                 tile_progress = _TileProgress(progress, 100.0 * done_pixels / total_pixels,
                                               100.0 * tile.pixels / total_pixels)
-                embedding = embed_tile(
-                    models, s2_values, s2.dates, s2_bands=s2.bands,
-                    s1_values=s1_values, s1_bands=s1.bands if s1 else None,
-                    s1_gap_days=s1.s1_gap_days if s1 else None, progress=tile_progress)
-                observed = has_observation(np.all(np.isfinite(s2_values), axis=1), models.halo,
-                                           models.s2.frames)
-                embedding[np.broadcast_to(~observed[:, None], embedding.shape)] = np.nan
+                embedding = embed_one_tile(models, tile, s2, s2_data, s1, s1_data, progress=tile_progress)
                 for t in range(n_dates):
                     writer.write(t, embedding[t], tile.row - int(window.row_off),
                                  tile.col - int(window.col_off))

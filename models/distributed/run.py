@@ -1,0 +1,307 @@
+"""One distributed embedding job: plan the tiles, run them as Dask tasks, write the outputs.
+
+The client process is the single writer: it copies each finished tile from the tile
+store into the per-date files of an `EmbeddingWriter` (the single-process engine's
+writer) as tiles arrive, and publishes them at the end (one COG per date, then
+`embeddings.vrt`). Numbers come from `models.embedding.job.embed_one_tile`, the
+single-process engine's per-tile function: the outputs are identical to
+`embed_stacks` on the same inputs.
+"""
+
+import hashlib
+import importlib.util
+import json
+import logging
+import os
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+
+import rasterio
+
+from ..embedding.defaults import DEFAULT_TILE_SIZE, DEVICES
+from ..embedding.job import _check_pair, pixel_window
+from ..embedding.outputs import EmbeddingWriter, check_output_folder
+from ..embedding.tiles import tile_grid
+from ..errors import CameoInputError
+from ..manifest import MODELS_DIR, read_manifest
+from ..runtime import MODEL_FILES, load_models
+from ..stack import read_stack_info
+from .errors import DistributedRunError
+from .store import TileStore, load_tile, tile_file_name
+from .worker import TileJob, compute_tile
+
+CONNECT_TIMEOUT_S = 20
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class DistributedRun:
+    index_path: str
+    files: list
+    dates: list
+    tiles: int
+    computed: int  # tiles computed by this run's tasks
+    reused: int  # tiles found finished (resume) or saved by an earlier attempt of a task
+    seconds: float
+    pixel_dates: int
+    workers: dict = field(default_factory=dict)  # worker pid -> tiles it computed
+    model_loads: dict = field(default_factory=dict)  # worker pid -> times it loaded the models
+    compute_seconds: float = 0.0  # sum over computed tiles of the embedding time
+    write_seconds: float = 0.0  # time the client spent copying tiles and publishing
+    dashboard: str = ""
+
+    def summary(self):
+        return {"index": self.index_path, "files": len(self.files), "tiles": self.tiles,
+                "computed": self.computed, "reused": self.reused, "seconds": round(self.seconds, 3),
+                "pixel_dates": self.pixel_dates,
+                "pixel_dates_per_s": round(self.pixel_dates / self.seconds) if self.seconds > 0 else None,
+                "compute_seconds": round(self.compute_seconds, 3),
+                "write_seconds": round(self.write_seconds, 3),
+                "workers": {str(k): v for k, v in sorted(self.workers.items())},
+                "model_loads": {str(k): v for k, v in sorted(self.model_loads.items())},
+                "dashboard": self.dashboard}
+
+
+def _file_identity(path):
+    stat = os.stat(path)
+    return {"path": os.path.abspath(path), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+
+
+def _models_identity(models_dir):
+    manifest = read_manifest(models_dir or MODELS_DIR)
+    entries = {name: manifest.get(name, "") for name in MODEL_FILES.values()}
+    return hashlib.sha256(json.dumps(entries, sort_keys=True).encode()).hexdigest()
+
+
+def _progress_bar(total, initial, enabled):
+    if not enabled:
+        return None
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        return _PlainBar(total, initial)
+    return tqdm(total=total, initial=initial, unit="tile", desc="embedding", file=sys.stderr,
+                dynamic_ncols=True, smoothing=0.1)
+
+
+class _PlainBar:
+    """Progress without tqdm: one line per 5 % on stderr."""
+
+    def __init__(self, total, initial):
+        self.total, self.n, self._last = total, initial, -1
+        self.update(0)
+
+    def update(self, n):
+        self.n += n
+        step = int(100 * self.n / max(self.total, 1)) // 5
+        if step != self._last:
+            self._last = step
+            print(f"embedding: {self.n}/{self.total} tiles", file=sys.stderr, flush=True)
+
+    def close(self):
+        pass
+
+
+def _connect(scheduler, workers, threads_per_worker, quiet):
+    """(client, cluster or None): an embedded LocalCluster on loopback, or an existing scheduler."""
+    from distributed import Client, LocalCluster
+
+    level = logging.ERROR if quiet else logging.WARNING
+    if scheduler:
+        try:
+            client = Client(scheduler, timeout=f"{CONNECT_TIMEOUT_S}s")
+        except (OSError, TimeoutError, ValueError) as error:
+            raise CameoInputError(
+                f"Cannot reach the Dask scheduler at {scheduler} ({error.__class__.__name__}): start it "
+                "(`dask scheduler`), check the address (tcp://host:port), or leave out --scheduler to run "
+                "on this machine.") from error
+        return client, None
+    # Loopback only; port 0: a free port (the scheduler's HTTP server, the dashboard with bokeh).
+    cluster = LocalCluster(n_workers=workers, threads_per_worker=threads_per_worker, processes=True,
+                           host="127.0.0.1", dashboard_address="127.0.0.1:0", silence_logs=level)
+    try:
+        return Client(cluster), cluster
+    except BaseException:
+        cluster.close()
+        raise
+
+
+def _dashboard_link(client, embedded):
+    """The dashboard's address, or "" (an embedded cluster serves it only when bokeh is installed)."""
+    if embedded and importlib.util.find_spec("bokeh") is None:
+        return ""
+    try:
+        if "dashboard" in client.scheduler_info().get("services", {}):
+            return client.dashboard_link
+    except Exception:  # noqa: BLE001 - a missing dashboard is not an error
+        pass
+    return ""
+
+
+def _check_workers_see(client, paths, folder):
+    """Workers of an existing cluster must see the stacks and the output folder (shared disk)."""
+    for path in paths:
+        seen = client.run(os.path.isfile, path)
+        blind = sorted(address for address, ok in seen.items() if not ok)
+        if blind:
+            raise CameoInputError(
+                f"Dask worker(s) {', '.join(blind)} cannot read {path}: put the stacks and the output "
+                "folder on a disk that every worker mounts at the same path.")
+    if not client.scheduler_info().get("workers"):
+        raise CameoInputError("The Dask cluster has no workers: start some (`dask worker tcp://...`).")
+    writable = client.run(os.access, folder, os.W_OK)
+    blind = sorted(address for address, ok in writable.items() if not ok)
+    if blind:
+        raise CameoInputError(
+            f"Dask worker(s) {', '.join(blind)} cannot write into {folder}: use an output folder on a disk "
+            "that every worker mounts (writable) at the same path.")
+
+
+def embed_distributed(s2_path, output_folder, *, s1_path=None, bounds=None, tile_size=DEFAULT_TILE_SIZE,
+                      scheduler=None, workers=None, threads_per_worker=1, onnx_threads=1, device="cpu",
+                      models_dir=None, resume=False, progress=True, quiet=True, info=None):
+    """Embed the S2 (+ S1) stacks over `bounds` with one Dask task per tile; returns a DistributedRun.
+
+    scheduler: None for an embedded LocalCluster of `workers` processes x
+    `threads_per_worker` threads on 127.0.0.1, or the address of an existing scheduler.
+    resume: continue an interrupted run in `output_folder` (finished tiles are reused).
+    info: a callable taking one line of text (default: print to stderr).
+    """
+    info = info or (lambda message: print(message, file=sys.stderr, flush=True))
+    started = time.perf_counter()
+    if int(tile_size) < 1:
+        raise CameoInputError(f"Tile size {tile_size} must be at least 1 pixel.")
+    if workers is not None and int(workers) < 1:
+        raise CameoInputError(f"--workers {workers}: give at least 1 worker.")
+    if int(threads_per_worker) < 1 or int(onnx_threads) < 1:
+        raise CameoInputError("Threads per worker and ONNX threads must be at least 1.")
+    if device not in DEVICES:
+        raise CameoInputError(f"Unknown device {device!r}: use one of {', '.join(DEVICES)}.")
+    s2 = read_stack_info(s2_path)
+    s1 = read_stack_info(s1_path) if s1_path else None
+    _check_pair(s2, s1)
+    window = pixel_window(s2, bounds)
+    output_folder = os.path.abspath(output_folder)
+    check_output_folder(output_folder)
+    # The client checks bands and reads names and version; workers load their own copy.
+    models = load_models(models_dir, threads=1, providers=["CPUExecutionProvider"])
+    models.s2.check_bands(s2.bands, "Sentinel-2 stack")
+    if s1 is not None:
+        models.s1.check_bands(s1.bands, "Sentinel-1 stack")
+    tiles = tile_grid(window, int(tile_size))
+    n_dates, n_features = len(s2.dates), len(models.output_names)
+    job = {"format": 1, "s2": _file_identity(s2.path), "s1": _file_identity(s1.path) if s1 else None,
+           "window": [int(window.col_off), int(window.row_off), int(window.width), int(window.height)],
+           "tile_size": int(tile_size), "models": f"{models.name} {models.version}",
+           "models_sha256": _models_identity(models_dir), "device": device,
+           "dates": [d.isoformat() for d in s2.dates]}
+    store = TileStore(output_folder)
+    finished = store.open(job, resume)
+    task_job = TileJob(s2=s2, s1=s1, tiles_dir=store.path, models_dir=models_dir,
+                       onnx_threads=int(onnx_threads), device=device)
+    tags = {"CAMEO_MODEL_NAME": models.name, "CAMEO_MODEL_VERSION": models.version,
+            "CAMEO_S2_STACK": os.path.basename(s2.path),
+            "CAMEO_S1_STACK": os.path.basename(s1.path) if s1 else "none"}
+    feature_names = list(models.output_names)
+    del models
+    run = DistributedRun("", [], list(s2.dates), len(tiles), 0, 0, 0.0,
+                         sum(t.pixels for t in tiles) * n_dates)
+    writer = client = cluster = bar = None
+    futures = []
+    try:
+        writer = EmbeddingWriter(output_folder, s2.dates, feature_names, s2.crs,
+                                 rasterio.windows.transform(window, s2.transform),
+                                 int(window.width), int(window.height), tags)
+
+        def put(tile, array):
+            write_started = time.perf_counter()
+            for t in range(n_dates):
+                writer.write(t, array[t], tile.row - int(window.row_off), tile.col - int(window.col_off))
+            run.write_seconds += time.perf_counter() - write_started
+
+        todo = []
+        for tile in tiles:
+            array = None
+            if tile_file_name(tile) in finished:
+                array = load_tile(store.path, tile, (n_dates, n_features, tile.height, tile.width))
+            if array is None:
+                todo.append(tile)
+            else:
+                put(tile, array)
+                run.reused += 1
+        if resume:
+            info(f"Resuming: {run.reused} of {len(tiles)} tiles already done, {len(todo)} to compute.")
+        if todo:
+            workers = workers or os.cpu_count() or 1
+            client, cluster = _connect(scheduler, int(workers), int(threads_per_worker), quiet)
+            if scheduler:
+                _check_workers_see(client, [s2.path] + ([s1.path] if s1 else []), store.path)
+            run.dashboard = _dashboard_link(client, embedded=cluster is not None)
+            n_workers = len(client.scheduler_info().get("workers", {}))
+            info(f"Dask: {n_workers} workers at {client.scheduler.address}; dashboard: "
+                 f"{run.dashboard or 'not available (install bokeh>=3.1 for it)'}")
+            token = uuid.uuid4().hex[:8]
+            futures = client.map(compute_tile, todo, job=task_job, pure=False,
+                                 key=[f"cameo-tile-{token}-{t.row}-{t.col}" for t in todo])
+            by_key = {future.key: tile for future, tile in zip(futures, todo)}
+            bar = _progress_bar(len(tiles), run.reused, progress)
+            from distributed import KilledWorker, as_completed
+
+            for future in as_completed(futures):
+                try:
+                    report = future.result()  # raises the task's error here
+                except KilledWorker as error:
+                    raise DistributedRunError(
+                        f"Tile {by_key[future.key]} killed its Dask worker several times (out of memory?): "
+                        f"run again with --resume and a smaller --tile-size ({run.computed + run.reused} of "
+                        f"{len(tiles)} tiles are saved).") from error
+                tile = by_key[future.key]
+                array = load_tile(store.path, tile, (n_dates, n_features, tile.height, tile.width))
+                if array is None:
+                    raise RuntimeError(f"Tile {tile} was reported done but its file is missing or damaged.")
+                put(tile, array)
+                if report["computed"]:
+                    run.computed += 1
+                    run.compute_seconds += report["compute_seconds"]
+                    run.workers[report["pid"]] = run.workers.get(report["pid"], 0) + 1
+                    run.model_loads[report["pid"]] = report["model_loads"]
+                else:
+                    run.reused += 1
+                future.release()
+                if bar is not None:
+                    bar.update(1)
+        if bar is not None:
+            bar.close()
+            bar = None
+        publish_started = time.perf_counter()
+        run.files, run.index_path = writer.publish()
+        run.write_seconds += time.perf_counter() - publish_started
+        writer = None
+        store.remove()
+    except ModuleNotFoundError as error:
+        raise CameoInputError(
+            f"A Dask worker cannot import {error.name!r}: start the workers with this checkout on their "
+            "PYTHONPATH and the same Python packages (numpy, onnxruntime, rasterio).") from error
+    finally:
+        if bar is not None:
+            bar.close()
+        if futures and client is not None:
+            try:
+                client.cancel(futures)
+            except Exception:  # noqa: BLE001 - best effort while shutting down
+                pass
+        if writer is not None:
+            writer.abort()
+        store.close()
+        if client is not None:
+            client.close()
+        if cluster is not None:
+            cluster.close()
+    run.seconds = time.perf_counter() - started
+    return run
+
+
+__all__ = ["DistributedRun", "embed_distributed"]
