@@ -18,7 +18,6 @@ from qgis.core import (
     QgsProcessingParameterNumber,
     QgsProcessingParameterString,
     QgsProcessingUtils,
-    QgsRasterLayer,
 )
 
 from ..models.stack.defaults import (

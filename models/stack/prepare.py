@@ -13,10 +13,8 @@ Memory depends on `block_size` (and GDAL's bounded cache), not on the area.
 """
 
 import csv
-import datetime as _dt
 import math
 import os
-import warnings
 
 import numpy as np
 import rasterio
@@ -26,7 +24,7 @@ import rasterio.warp
 from rasterio.warp import transform_bounds
 from rasterio.windows import Window
 
-from ..errors import CameoCancelled, CameoInputError
+from ..errors import CameoInputError
 from ..progress import NullProgress, check_cancelled
 from .format import GDAL_CACHE_BYTES, S1_BANDS, S2_BANDS, StackWriter, format_gap, remove_quietly, temporary_path
 from .defaults import (

@@ -14,7 +14,6 @@ import re
 import warnings
 from dataclasses import dataclass, field
 
-import numpy as np
 import rasterio
 from rasterio.crs import CRS
 
