@@ -272,3 +272,31 @@ def test_target_crs_reprojects_onto_a_10m_grid_in_that_crs(chip, run, s2_stack, 
         for c in (2, 7):
             a, b = np.nanmean(laea.values[t_laea, c]), np.nanmean(s2_stack.values[t_utm, c])
             assert a == pytest.approx(b, rel=0.03)
+
+
+def test_per_date_geotiffs_give_the_same_stack_as_the_netcdf_cube(chip, run, s2_stack, tmp_path):
+    # The same real data as one GeoTIFF pair per date (10 m + 20 m), bands described the way
+    # GDAL's SENTINEL2 driver does ("B2, central wavelength 490 nm"), dates only in SAFE-style names.
+    from affine import Affine
+    dates = [t.date() for t in timestamps(chip["10m"])]
+    picked = run["dates"][:3]
+    files = []
+    for date in picked:
+        t_in = dates.index(date)
+        stem = f"T31UDS_{date.strftime('%Y%m%d')}T105031_N0206"
+        for suffix, source, bands, res in (("10m", chip["10m"], BANDS_10M, 10),
+                                           ("20m", chip["20m"], ("B05", "B06", "B07", "B8A", "B11", "B12", "SCL"), 20)):
+            path = tmp_path / f"{stem}_{suffix}.tif"
+            size = 64 if res == 10 else 32
+            profile = dict(driver="GTiff", width=size, height=size, count=len(bands), dtype="uint16", nodata=0,
+                           crs="EPSG:32631", transform=Affine(res, 0, 501360, 0, -res, 5629680))
+            with rasterio.open(path, "w", **profile) as dataset:
+                for i, band in enumerate(bands, start=1):
+                    dataset.write(raw(source, band)[t_in].astype("uint16"), i)
+                    name = band if band == "SCL" else f"B{band[1:].lstrip('0')}"
+                    dataset.set_band_description(i, f"{name}, central wavelength 000 nm")
+            files.append(str(path))
+    result = prepare_stack(files, str(tmp_path / "out"), min_valid_fraction=0.0)
+    stack = read_stack(result["S2_STACK"])
+    assert stack.dates == picked
+    np.testing.assert_array_equal(stack.values, s2_stack.values[:3])
