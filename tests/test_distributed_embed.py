@@ -171,6 +171,30 @@ def test_an_interrupted_run_resumes_without_recomputing_finished_tiles(stacks, e
     assert_published_like_reference(out, reference)
 
 
+def test_ctrl_c_stops_client_and_workers_with_one_message(stacks, extent, tiny_models_dir, tmp_path):
+    out = tmp_path / "out"
+    process = subprocess.Popen(
+        command(stacks, extent, tiny_models_dir, out, "--workers", "2"), cwd=REPO, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True, start_new_session=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # as in a terminal
+    try:
+        deadline = time.monotonic() + 150
+        while time.monotonic() < deadline and process.poll() is None:
+            if (out / TILES_DIR).is_dir() and any(p.suffix == ".npy" for p in (out / TILES_DIR).iterdir()):
+                break
+            time.sleep(0.05)
+        os.killpg(process.pid, signal.SIGINT)  # Ctrl-C reaches the whole foreground group
+        _, stderr = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=30)
+    wait_until_group_is_gone(process.pid)
+    assert process.returncode == 130, stderr
+    assert "Traceback" not in stderr and "--resume" in stderr.strip().splitlines()[-1]
+    assert not (out / "embeddings.vrt").exists()
+
+
 def wait_until_group_is_gone(pgid, seconds=30):
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:

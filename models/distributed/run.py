@@ -30,7 +30,7 @@ from ..runtime import MODEL_FILES, load_models
 from ..stack import read_stack_info
 from .errors import DistributedRunError
 from .store import TileStore, load_tile, tile_file_name
-from .worker import TileJob, compute_tile
+from .worker import IgnoreInterrupt, TileJob, compute_tile
 
 CONNECT_TIMEOUT_S = 20
 
@@ -123,7 +123,9 @@ def _connect(scheduler, workers, threads_per_worker, quiet):
     cluster = LocalCluster(n_workers=workers, threads_per_worker=threads_per_worker, processes=True,
                            host="127.0.0.1", dashboard_address="127.0.0.1:0", silence_logs=level)
     try:
-        return Client(cluster), cluster
+        client = Client(cluster)
+        client.register_plugin(IgnoreInterrupt())
+        return client, cluster
     except BaseException:
         cluster.close()
         raise
@@ -295,7 +297,7 @@ def embed_distributed(s2_path, output_folder, *, s1_path=None, bounds=None, tile
                 pass
         if writer is not None:
             writer.abort()
-        store.close()
+        store.close(drop_if_empty=True)  # a run that saved nothing leaves nothing behind
         if client is not None:
             client.close()
         if cluster is not None:

@@ -142,7 +142,10 @@ class TileStore:
         self.close()
         shutil.rmtree(self.path, ignore_errors=True)
 
-    def close(self):
+    def close(self, drop_if_empty=False):
+        """Release the folder; with drop_if_empty, delete it when it holds no finished tile."""
+        if drop_if_empty and self._lock is not None and not self.finished_names():
+            shutil.rmtree(self.path, ignore_errors=True)
         if self._lock is not None:
             self._lock.close()  # releases the flock
             self._lock = None

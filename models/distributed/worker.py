@@ -10,6 +10,8 @@ import threading
 import time
 from dataclasses import dataclass
 
+from distributed.diagnostics.plugin import WorkerPlugin
+
 _MODELS = {}
 _LOADS = {}
 _LOCK = threading.Lock()
@@ -30,6 +32,22 @@ class TileJob:
     models_dir: str  # None: the bundled models
     onnx_threads: int
     device: str
+
+
+class IgnoreInterrupt(WorkerPlugin):
+    """Worker plugin for the embedded cluster: Ctrl-C is handled by the client alone.
+
+    A terminal sends SIGINT to the whole process group; the client then saves what it
+    has and shuts the cluster down, so the workers need not (and would only print
+    tracebacks). Registered on the embedded cluster only, never on someone else's.
+    """
+
+    name = "cameo-ignore-interrupt"
+    idempotent = True
+
+    def setup(self, worker):  # noqa: ARG002 - WorkerPlugin's signature
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def cached_models(models_dir, onnx_threads, device):
