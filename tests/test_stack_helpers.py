@@ -15,7 +15,13 @@ import numpy as np
 import rasterio
 from affine import Affine
 
-warnings.filterwarnings("ignore", category=rasterio.errors.NotGeoreferencedWarning)
+
+
+def _open_raw(name):
+    """Open an HDF5 variable: it has no georeferencing, which is the point (no warning)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", rasterio.errors.NotGeoreferencedWarning)
+        return rasterio.open(name)
 
 CHIP = "belgium_00002806639B424A"
 S2_BANDS = ("B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B11", "B12")
@@ -31,20 +37,20 @@ def chip_files(data_dir, chip=CHIP):
 
 def raw(path, variable):
     """[T, H, W] array in file storage order (HDF5 driver)."""
-    with rasterio.open(f'HDF5:"{path}"://{variable}') as dataset:
+    with _open_raw(f'HDF5:"{path}"://{variable}') as dataset:
         return dataset.read()
 
 
 def coordinate(path, name):
-    with rasterio.open(f'HDF5:"{path}"://{name}') as dataset:
+    with _open_raw(f'HDF5:"{path}"://{name}') as dataset:
         return dataset.read().ravel()
 
 
 def timestamps(path):
     """Acquisition datetimes from the `timestamp` variable and its CF units."""
-    with rasterio.open(path) as container:
+    with _open_raw(path) as container:
         first_variable = container.subdatasets[0]
-    with rasterio.open(first_variable) as variable:
+    with _open_raw(first_variable) as variable:
         units = variable.tags()["timestamp#units"]
     match = re.match(r"seconds since (\d{4})-(\d\d)-(\d\d) (\d\d):(\d\d):(\d\d)", units)
     base = dt.datetime(*map(int, match.groups()))
