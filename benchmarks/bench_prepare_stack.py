@@ -11,7 +11,16 @@ format (DEFLATE). Memory must not depend on --size (blocks of --block-size pixel
     .venv/bin/python benchmarks/bench_prepare_stack.py --size 2048 --dates 30
 
 Disk needed: inputs ~ dates * size^2 * 11.5 bytes, outputs up to dates * size^2 * 48 bytes
-before compression (10,000 px x 30 dates: 35 GB in, <= 144 GB out).
+before compression (10,000 px x 30 dates: 35 GB in, <= 144 GB out), which is why the
+full size was not run on the 77 GB development disk.
+
+Measured 2026-11-21 on the 2-core development machine while other jobs kept its load
+average at 4-6 (30 dates kept, 154 Sentinel-1 files, block 1024):
+  --size 1024: 41.6 s wall, 28.2 s CPU, peak RSS 705 MB, 0.31 GB written (1.5 GB raw)
+  --size 3072: 287.7 s wall, 207.2 s CPU, peak RSS 821 MB, 2.7 GB written (13.6 GB raw)
+i.e. ~1.0-1.4 M pixel-dates per CPU second; 10,000 x 10,000 x 30 extrapolates to
+~2,200 CPU s (~50 min wall at that load). Peak memory is capped by GDAL's cache
+(256 MB), at most 48 open inputs and one block's arrays, not by the area.
 """
 
 import argparse
