@@ -46,7 +46,16 @@ def check_output_folder(folder):
 
 
 class EmbeddingWriter:
-    """Collects tiles of the per-date embeddings and publishes the files at the end."""
+    """Collects tiles of the per-date embeddings and publishes the files at the end.
+
+    Subclasses (the GPP rasters of models/gpp) change the file names through
+    `file_name` and `INDEX_NAME`, and per-file settings through `_create`.
+    """
+
+    INDEX_NAME = INDEX_NAME
+
+    def file_name(self, date):
+        return date_file_name(date)
 
     def __init__(self, folder, dates, feature_names, crs, transform, width, height, tags):
         self.folder = folder
@@ -59,7 +68,7 @@ class EmbeddingWriter:
         self._datasets = []
         try:
             for date in self.dates:
-                self._datasets.append(self._create(os.path.join(self.staging, "raw_" + date_file_name(date)),
+                self._datasets.append(self._create(os.path.join(self.staging, "raw_" + self.file_name(date)),
                                                    date))
         except Exception:
             self.abort()
@@ -88,21 +97,21 @@ class EmbeddingWriter:
             self._close()
             names = []
             for date in self.dates:
-                name = date_file_name(date)
+                name = self.file_name(date)
                 raw = os.path.join(self.staging, "raw_" + name)
                 rasterio.shutil.copy(raw, os.path.join(self.staging, name), driver="COG",
                                      COMPRESS="DEFLATE", PREDICTOR="YES", BLOCKSIZE="256",
                                      OVERVIEW_RESAMPLING="AVERAGE")
                 os.remove(raw)
                 names.append(name)
-            self._write_index(os.path.join(self.staging, INDEX_NAME), names)
-            for name in names + [INDEX_NAME]:  # the index last: it marks a complete run
+            self._write_index(os.path.join(self.staging, self.INDEX_NAME), names)
+            for name in names + [self.INDEX_NAME]:  # the index last: it marks a complete run
                 os.replace(os.path.join(self.staging, name), os.path.join(self.folder, name))
             shutil.rmtree(self.staging, ignore_errors=True)
         except BaseException:
             self.abort()
             raise
-        return [os.path.join(self.folder, name) for name in names], os.path.join(self.folder, INDEX_NAME)
+        return [os.path.join(self.folder, name) for name in names], os.path.join(self.folder, self.INDEX_NAME)
 
     def abort(self):
         """Remove everything this run wrote."""

@@ -1,0 +1,91 @@
+"""The GPP ONNX model: loading (manifest-checked when bundled), metadata, batched runs.
+
+Contract of a CAMEO GPP model (written by models/train/gpp_bundle.py):
+input `embeddings` float32 [N, window_days, E] (daily, linearly interpolated embedding
+values F01..F07 of the window's days, oldest first) -> output `gpp` float32 [N], GPP on the
+window's last day in g C m-2 d-1. Metadata: cameo_role = gpp, cameo_window_days,
+cameo_inputs (JSON list), cameo_units, cameo_max_gap_days, cameo_embedding_model_name and
+cameo_embedding_model_version (the embedding models whose outputs it was trained on).
+"""
+
+import json
+import os
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import CameoInputError
+from ..manifest import MODELS_DIR, verified_model_path
+
+GPP_MODEL_FILE = "cameo_gpp.onnx"
+CHUNK = 1024
+
+
+@dataclass
+class GPPModel:
+    session: object
+    path: str
+    metadata: dict
+    window_days: int
+    inputs: list
+    units: str
+    max_gap_days: int
+    embedding_model: tuple  # (name, version)
+
+    def run(self, windows, chunk=CHUNK):
+        """GPP [N] of windows [N, window_days, E]; fixed-size chunks so results do not depend on N."""
+        windows = np.asarray(windows, np.float32)
+        n = len(windows)
+        out = np.empty(n, np.float32)
+        for start in range(0, n, chunk):
+            part = windows[start:start + chunk]
+            m = len(part)
+            if m < chunk:
+                part = np.concatenate([part, np.zeros((chunk - m,) + part.shape[1:], np.float32)])
+            out[start:start + m] = self.session.run(None, {"embeddings": np.ascontiguousarray(part)})[0][:m]
+        return out
+
+
+def load_gpp_model(path=None, threads=None, verify=True):
+    """The bundled GPP model (checked against models/onnx/SHA256SUMS) or the ONNX file `path`."""
+    import onnxruntime
+
+    if path is None:
+        path = verified_model_path(GPP_MODEL_FILE, MODELS_DIR) if verify else os.path.join(MODELS_DIR, GPP_MODEL_FILE)
+    elif not os.path.isfile(path):
+        raise CameoInputError(f"GPP model {path} does not exist.")
+    options = onnxruntime.SessionOptions()
+    if threads:
+        options.intra_op_num_threads = int(threads)
+        options.inter_op_num_threads = 1
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    try:
+        session = onnxruntime.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+    except Exception as error:  # onnxruntime raises its own Fail/InvalidProtobuf types
+        raise CameoInputError(f"{path} is not a readable ONNX model ({error}).") from error
+    meta = dict(session.get_modelmeta().custom_metadata_map)
+    if meta.get("cameo_role") != "gpp":
+        raise CameoInputError(f"{os.path.basename(path)} is not a CAMEO GPP model (its metadata has no "
+                              "cameo_role = gpp): give a model exported by models/train/gpp_bundle.py.")
+    try:
+        model = GPPModel(session, path, meta, int(meta["cameo_window_days"]), json.loads(meta["cameo_inputs"]),
+                         meta["cameo_units"], int(meta["cameo_max_gap_days"]),
+                         (meta["cameo_embedding_model_name"], meta["cameo_embedding_model_version"]))
+    except (KeyError, ValueError) as error:
+        raise CameoInputError(f"The GPP model {os.path.basename(path)} lacks or garbles the metadata "
+                              f"{error}: re-export it with models/train/gpp_bundle.py.") from error
+    return model
+
+
+def check_embedding_model(gpp_model, name, version, features, what):
+    """Refuse embeddings made by other models than the GPP model was trained on."""
+    expected_name, expected_version = gpp_model.embedding_model
+    if (name, version) != (expected_name, expected_version):
+        raise CameoInputError(
+            f"{what} was made by embedding model {name or 'unknown'} {version or ''}".rstrip()
+            + f", but the GPP model was trained on embeddings of {expected_name} {expected_version}: "
+            "the numbers mean different things. Recompute the embeddings with cameo:embed and the "
+            "bundled models (or give the GPP model trained for those embeddings).")
+    if list(features) != list(gpp_model.inputs):
+        raise CameoInputError(f"{what} has features {', '.join(features)}; the GPP model needs "
+                              f"{', '.join(gpp_model.inputs)}.")
