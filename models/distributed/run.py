@@ -50,7 +50,8 @@ class DistributedRun:
     workers: dict = field(default_factory=dict)  # worker pid -> tiles it computed
     model_loads: dict = field(default_factory=dict)  # worker pid -> times it loaded the models
     compute_seconds: float = 0.0  # sum over computed tiles of the embedding time
-    write_seconds: float = 0.0  # time the client spent copying tiles and publishing
+    write_seconds: float = 0.0  # time the client spent copying tiles into the per-date files
+    publish_seconds: float = 0.0  # converting them to COGs and writing the VRT (after the last tile)
     dashboard: str = ""
 
     def summary(self):
@@ -60,6 +61,7 @@ class DistributedRun:
                 "pixel_dates_per_s": round(self.pixel_dates / self.seconds) if self.seconds > 0 else None,
                 "compute_seconds": round(self.compute_seconds, 3),
                 "write_seconds": round(self.write_seconds, 3),
+                "publish_seconds": round(self.publish_seconds, 3),
                 "workers": {str(k): v for k, v in sorted(self.workers.items())},
                 "model_loads": {str(k): v for k, v in sorted(self.model_loads.items())},
                 "dashboard": self.dashboard}
@@ -280,7 +282,7 @@ def embed_distributed(s2_path, output_folder, *, s1_path=None, bounds=None, tile
             bar = None
         publish_started = time.perf_counter()
         run.files, run.index_path = writer.publish()
-        run.write_seconds += time.perf_counter() - publish_started
+        run.publish_seconds = time.perf_counter() - publish_started
         writer = None
         store.remove()
     except ModuleNotFoundError as error:
