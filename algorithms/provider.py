@@ -8,9 +8,10 @@ from .check_install import CheckInstallation
 from .embed import ComputeEmbeddings
 from .embedding_rgb import EmbeddingToRgb
 from .model_info import DescribeModel
+from .predict_gpp import PredictGPP
 from .prepare_stack import PrepareStack
 
-ALGORITHMS = (CheckInstallation, DescribeModel, PrepareStack, ComputeEmbeddings, EmbeddingToRgb)
+ALGORITHMS = (CheckInstallation, DescribeModel, PrepareStack, ComputeEmbeddings, EmbeddingToRgb, PredictGPP)
 
 
 class CameoProvider(QgsProcessingProvider):

@@ -1,0 +1,138 @@
+"""cameo:predictgpp - daily Gross Primary Production maps from CAMEO embedding stacks."""
+
+import os
+
+from qgis.core import (
+    QgsColorRampShader,
+    QgsCoordinateTransform,
+    QgsProcessing,
+    QgsProcessingOutputFile,
+    QgsProcessingOutputRasterLayer,
+    QgsProcessingOutputString,
+    QgsProcessingParameterDefinition,
+    QgsProcessingParameterFeatureSource,
+    QgsProcessingParameterFile,
+    QgsProcessingParameterFileDestination,
+    QgsProcessingParameterFolderDestination,
+    QgsProcessingParameterNumber,
+    QgsProcessingParameterRasterLayer,
+    QgsRasterShader,
+    QgsSingleBandPseudoColorRenderer,
+    QgsStyle,
+    QgsWkbTypes,
+)
+
+from .base import CameoAlgorithm
+from .layer_loading import load_dated_layers
+
+GPP_STYLE_MAX = 15.0  # g C m-2 d-1: the same colours on every date
+
+
+def gpp_style(minimum=0.0, maximum=GPP_STYLE_MAX, ramp_name="Viridis"):
+    """A style function: band 1 as a continuous colour ramp over a fixed GPP range."""
+
+    def apply(layer):
+        ramp = QgsStyle.defaultStyle().colorRamp(ramp_name)
+        shader_function = QgsColorRampShader(minimum, maximum, ramp, QgsColorRampShader.Interpolated)
+        shader_function.classifyColorRamp(9, -1)
+        shader = QgsRasterShader()
+        shader.setRasterShaderFunction(shader_function)
+        renderer = QgsSingleBandPseudoColorRenderer(layer.dataProvider(), 1, shader)
+        renderer.setClassificationMin(minimum)
+        renderer.setClassificationMax(maximum)
+        layer.setRenderer(renderer)
+        layer.triggerRepaint()
+
+    return apply
+
+
+class PredictGPP(CameoAlgorithm):
+    NAME = "predictgpp"
+    DISPLAY_NAME = "Predict GPP"
+    GROUP = "ecosystem"
+    REQUIRES = ("numpy", "onnxruntime", "rasterio", "shapely")
+    HELP = (
+        "Daily Gross Primary Production (GPP, g C m-2 d-1) per 10 m pixel and per date from the "
+        "embeddings of <i>Compute embeddings</i> (its embeddings.vrt, with all its dates), with the "
+        "bundled CAMEO GPP model (Peters et al. 2025, GPP downstream task).<br><br>"
+        "For each pixel, the 7 embedding values are interpolated linearly to daily values between the "
+        "dates where the pixel has an embedding, and the model reads the 90-day window ending on each "
+        "date. A pixel-date gets no data when its window is incomplete: the first 89 days of the stack, "
+        "and gaps longer than 90 days between the pixel's embeddings. The stack must come from the "
+        "embedding models the GPP model was trained with (checked from the metadata).<br><br>"
+        "<b>Outputs</b>: one float32 GeoTIFF per date (gpp_YYYY-MM-DD.tif, band 'GPP', units and date "
+        "in its metadata) and gpp.vrt listing all dates, loaded as one group with a colour ramp "
+        "(0-15 g C m-2 d-1) and dates for the Temporal Controller. Optional <b>points or polygons</b> "
+        "with a <b>table</b>: a CSV of GPP time series (id = feature id, date, GPP at the point's pixel or "
+        "the mean over the polygon's pixels with data, and how many pixels had data).<br><br>"
+        "The model was trained on three European forest flux towers (DE-HoH, FR-Fon, FI-Hyy) from "
+        "footprint-mean Sentinel-2 without Sentinel-1; its honest errors per site are in the model card "
+        "(models/README.md). Validate it against your own tower with python -m models.gpp evaluate.<br><br>"
+        "<b>GPP model</b> (advanced): another CAMEO GPP ONNX file instead of the bundled one."
+    )
+
+    def initAlgorithm(self, config=None):  # noqa: N802 - QGIS API
+        self.addParameter(QgsProcessingParameterRasterLayer(
+            "EMBEDDINGS", "Embeddings (embeddings.vrt of Compute embeddings)"))
+        self.addParameter(QgsProcessingParameterFeatureSource(
+            "POINTS", "Points or polygons for a GPP time series table [optional]",
+            [QgsProcessing.TypeVectorPoint, QgsProcessing.TypeVectorPolygon], optional=True))
+        model = QgsProcessingParameterFile(
+            "MODEL", "GPP model (default: the bundled one)", extension="onnx", optional=True)
+        model.setFlags(model.flags() | QgsProcessingParameterDefinition.FlagAdvanced)
+        self.addParameter(model)
+        threads = QgsProcessingParameterNumber(
+            "THREADS", "Threads (0 = all cores)", QgsProcessingParameterNumber.Integer, 0, minValue=0)
+        threads.setFlags(threads.flags() | QgsProcessingParameterDefinition.FlagAdvanced)
+        self.addParameter(threads)
+        self.addParameter(QgsProcessingParameterFolderDestination("OUTPUT_FOLDER", "Output folder"))
+        self.addParameter(QgsProcessingParameterFileDestination(
+            "TABLE", "GPP time series table", "CSV files (*.csv)", optional=True, createByDefault=False))
+        self.addOutput(QgsProcessingOutputRasterLayer("GPP", "GPP of all dates (VRT)"))
+        self.addOutput(QgsProcessingOutputString("DATES", "Dates (comma-separated)"))
+
+    def _features(self, parameters, context, raster_crs):
+        source = self.parameterAsSource(parameters, "POINTS", context)
+        if source is None:
+            return None, None
+        transform = QgsCoordinateTransform(source.sourceCrs(), raster_crs, context.transformContext())
+        points, polygons = [], []
+        for feature in source.getFeatures():
+            geometry = feature.geometry()
+            if geometry.isEmpty():
+                continue
+            geometry.transform(transform)
+            if geometry.type() == QgsWkbTypes.PointGeometry:
+                point = geometry.asPoint() if not geometry.isMultipart() else geometry.asMultiPoint()[0]
+                points.append((feature.id(), (point.x(), point.y())))
+            else:
+                polygons.append((feature.id(), geometry.asWkt()))
+        return points, polygons
+
+    def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
+        layer = self.parameterAsRasterLayer(parameters, "EMBEDDINGS", context)
+        folder = self.parameterAsString(parameters, "OUTPUT_FOLDER", context)
+        table = self.parameterAsFileOutput(parameters, "TABLE", context) or None
+        points, polygons = self._features(parameters, context, layer.crs())
+        if table is None and (points or polygons):
+            feedback.pushInfo("Points or polygons given without a table output: writing none.")
+            points = polygons = None
+        if table and points is None:
+            feedback.pushInfo("A table was asked for without points or polygons: writing none.")
+            table = None
+        with self.user_errors():
+            from ..models.gpp.predict import predict_gpp
+
+            run = predict_gpp(
+                layer.source(), folder, model_path=self.parameterAsFile(parameters, "MODEL", context) or None,
+                points=points, polygons=polygons, table_path=table,
+                threads=self.parameterAsInt(parameters, "THREADS", context) or None, progress=feedback)
+        feedback.pushInfo(f"GPP for {len(run.predicted_dates)} of {len(run.dates)} dates; {run.pixel_dates:,} "
+                          f"pixel-dates in {run.seconds:.1f} s ({run.pixel_dates_per_second:,.0f} pixel-dates/s)")
+        load_dated_layers(context, zip(run.files, run.dates), f"CAMEO GPP ({os.path.basename(folder)})", "GPP",
+                          gpp_style())
+        results = {"GPP": run.index_path, "OUTPUT_FOLDER": folder,
+                   "DATES": ",".join(d.isoformat() for d in run.dates)}
+        if run.table_path:
+            results["TABLE"] = run.table_path
+        return results
