@@ -219,6 +219,14 @@ def test_bad_input_is_one_line_and_exit_status_2(stacks, tiny_models_dir, tmp_pa
     assert len(done.stderr.strip().splitlines()) == 1 and "error:" in done.stderr
 
 
+def test_help_names_the_options():
+    done = run_cli([sys.executable, "-m", "models.distributed", "embed", "--help"], timeout=60)
+    assert done.returncode == 0
+    for option in ("--s2", "--s1", "--out", "--tile-size", "--scheduler", "--workers", "--threads-per-worker",
+                   "--resume", "--extent", "--models-dir"):
+        assert option in done.stdout
+
+
 def test_tile_files_are_atomic_and_checked(tmp_path):
     tile = Tile(row=16, col=32, height=3, width=2)
     array = np.arange(2 * 7 * 3 * 2, dtype=np.float32).reshape(2, 7, 3, 2)

@@ -34,7 +34,6 @@ from .worker import IgnoreInterrupt, TileJob, compute_tile
 
 CONNECT_TIMEOUT_S = 20
 
-log = logging.getLogger(__name__)
 
 
 @dataclass
