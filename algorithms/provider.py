@@ -1,6 +1,9 @@
 """The CAMEO Processing provider (id `cameo`)."""
 
-from qgis.core import QgsProcessingProvider
+import glob
+import os
+
+from qgis.core import QgsProcessingModelAlgorithm, QgsProcessingProvider
 from qgis.PyQt.QtGui import QIcon
 
 from .base import ICON_PATH
@@ -12,6 +15,8 @@ from .predict_gpp import PredictGPP
 from .prepare_stack import PrepareStack
 
 ALGORITHMS = (CheckInstallation, DescribeModel, PrepareStack, ComputeEmbeddings, EmbeddingToRgb, PredictGPP)
+# Graphical models shipped with the plugin (e.g. sentinel_to_gpp: preparestack -> embed -> predictgpp).
+MODEL_FILES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "resources", "*.model3")
 
 
 class CameoProvider(QgsProcessingProvider):
@@ -33,3 +38,7 @@ class CameoProvider(QgsProcessingProvider):
     def loadAlgorithms(self):  # noqa: N802
         for algorithm in ALGORITHMS:
             self.addAlgorithm(algorithm())
+        for path in sorted(glob.glob(MODEL_FILES)):
+            model = QgsProcessingModelAlgorithm()
+            if model.fromFile(path):
+                self.addAlgorithm(model)

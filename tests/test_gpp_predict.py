@@ -178,3 +178,37 @@ def test_qgis_process_predictgpp_bad_input_message(qgis_process, chip_embeddings
     assert "was made by embedding model" in done.stdout + done.stderr
     assert "Traceback" not in done.stdout + done.stderr
     assert not (tmp_path / "out").exists() or os.listdir(tmp_path / "out") == []
+
+
+def test_graphical_model_runs_the_whole_chain_on_the_belgian_chip(qgis_process, data_dir, tiny_models_dir,
+                                                                   gpp_model, belgian_stacks, tmp_path):
+    """resources/sentinel_to_gpp.model3 through `qgis_process.bin run <model file>`: S2/S1 files -> GPP maps."""
+    from models.stack import read_stack
+
+    model_file = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "resources",
+                              "sentinel_to_gpp.model3")
+    chip = data_dir / "chips" / "belgium_00002806639B424A"
+    with rasterio.open(belgian_stacks["S2_STACK"]) as data:
+        left, top = data.bounds.left, data.bounds.top
+    extent = f"{left + 200},{left + 320},{top - 300},{top - 200} [EPSG:32631]"
+    args = ["run", model_file, "--json", "--"] + [f"S2={p}" for p in sorted(chip.glob("S2_*.nc"))]
+    args += [f"S1={p}" for p in sorted(chip.glob("S1_*.nc"))]
+    args += [f"EXTENT={extent}", "MIN_VALID_FRACTION=0.97", f"MODELS={tiny_models_dir}", f"GPP_MODEL={gpp_model}",
+             f"prepare:Stacks={tmp_path / 'stacks'}", f"embed:Embeddings={tmp_path / 'emb'}",
+             f"gpp:GPP={tmp_path / 'gpp'}"]
+    qgis_process(*args)
+    stack = read_stack(str(tmp_path / "stacks" / "s2_stack.tif"))
+    assert stack.width == 12 and stack.height == 10  # the extent; dates >= 97 % clear within it
+    assert datetime.date(2018, 7, 5) in stack.dates
+    got, tags, _ = read_gpp(str(tmp_path / "gpp" / "gpp.vrt"))
+    dates, expected = expected_gpp(str(tmp_path / "emb" / "embeddings.vrt"), gpp_model, PIXELS)
+    assert tags["CAMEO_DATES"].split(",") == [d.isoformat() for d in stack.dates]
+    got_px = np.stack([got[:, r, c] for r, c in PIXELS])
+    np.testing.assert_array_equal(np.isnan(got_px), np.isnan(expected))
+    np.testing.assert_allclose(got_px, expected, rtol=1e-5, atol=1e-5)
+    assert np.isfinite(got[dates.index(datetime.date(2018, 7, 5))]).all()
+
+
+def test_plugin_lists_the_graphical_model(qgis_process):
+    listing = qgis_process("list").stdout
+    assert "cameo:predictgpp" in listing and "cameo:sentinel_to_gpp" in listing
