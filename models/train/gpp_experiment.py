@@ -163,6 +163,20 @@ def figure(site, panels, path):
     plt.close(fig)
 
 
+def args_models_dir(models):
+    return getattr(models, "models_dir", None)
+
+
+def embedding_model_digests(models_dir=None):
+    """sha256 of the embedding model files the GPP model was trained with (detects a stale GPP model)."""
+    from ..manifest import MODELS_DIR, sha256_of
+    from ..runtime import MODEL_FILES
+
+    folder = models_dir or MODELS_DIR
+    return {name: sha256_of(os.path.join(folder, name)) for name in sorted(MODEL_FILES.values())
+            if name != MODEL_FILES["window_reference"] and os.path.isfile(os.path.join(folder, name))}
+
+
 def export_bundled(samples, models, out_dir, threads=1):
     """Train the bundled GPP model on all sites 2017-2020 and export it + update SHA256SUMS."""
     from ..manifest import read_manifest, write_manifest
@@ -174,6 +188,7 @@ def export_bundled(samples, models, out_dir, threads=1):
     path = os.path.join(out_dir, GPP_MODEL_FILE)
     meta = {"cameo_model_name": "cameo-gpp-small", "cameo_model_version": "1.0.0",
             "cameo_embedding_model_name": models.name, "cameo_embedding_model_version": models.version,
+            "cameo_embedding_models_sha256": json.dumps(embedding_model_digests(args_models_dir(models))),
             "cameo_max_gap_days": str(WINDOW_DAYS),
             "cameo_architecture": json.dumps(gpp_small.SMALL),
             "cameo_macs_per_window": str(gpp_small.macs_per_window(gpp_small.SMALL)),
@@ -207,6 +222,7 @@ def main(argv=None):
     os.makedirs(args.out, exist_ok=True)
     started = time.time()
     models = load_models(args.models_dir, threads=args.threads)
+    models.models_dir = args.models_dir
     samples = {s: site_samples(models, s) for s in SITES}
     for s, d in samples.items():
         print(f"{s}: {d['rows']} screened rows (dropped {d['dropped']}), {len(d['y'])} samples with a complete "
