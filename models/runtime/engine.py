@@ -60,7 +60,7 @@ class ModalitySpec:
     def from_metadata(cls, meta):
         try:
             scaling = json.loads(meta["cameo_scaling"])
-            return cls(
+            spec = cls(
                 modality=meta["cameo_modality"], bands=json.loads(meta["cameo_bands"]),
                 units=meta["cameo_input_units"],
                 clip_min=float(scaling["clip_min"]), clip_max=float(scaling["clip_max"]),
@@ -71,10 +71,24 @@ class ModalitySpec:
                 frames=int(meta["cameo_frames"]), halo=int(meta["cameo_halo"]),
                 feature_channels=int(meta["cameo_feature_channels"]),
                 latent_dim=int(meta["cameo_latent_dim"]), extra=dict(meta))
-        except (KeyError, ValueError) as error:
+            spec._validate()
+            return spec
+        except (KeyError, ValueError, TypeError, AttributeError) as error:
+            problem = f"lacks {error}" if isinstance(error, KeyError) else f"has a garbled entry ({error})"
             raise CameoInputError(
-                f"The ONNX model's metadata lacks or garbles {error}: it is not a CAMEO "
+                f"The ONNX model's metadata {problem}: it is not a CAMEO "
                 "modality model of this version. Use the models shipped with the plugin.") from error
+
+    def _validate(self):
+        """Values the runtime relies on (ValueError names the first one that is wrong)."""
+        if not (isinstance(self.bands, list) and self.bands and all(isinstance(b, str) for b in self.bands)):
+            raise ValueError("cameo_bands (a JSON list of band names)")
+        if self.mean.shape != (len(self.bands),) or self.std.shape != (len(self.bands),):
+            raise ValueError("cameo_norm_mean / cameo_norm_std (one number per band)")
+        if not (np.all(np.isfinite(self.mean)) and np.all(np.isfinite(self.std)) and np.all(self.std > 0)):
+            raise ValueError("cameo_norm_mean / cameo_norm_std (finite, std > 0)")
+        if self.halo < 0 or self.window != 2 * self.halo + 1 or self.frames < 1:
+            raise ValueError("cameo_window / cameo_halo / cameo_frames (window = 2 halo + 1, frames >= 1)")
 
     def check_bands(self, bands, what):
         bands = [str(b) for b in bands]
@@ -132,10 +146,16 @@ class CameoModels:
         self.s2 = ModalitySpec.from_metadata(metadata["s2_frame"])
         self.s1 = ModalitySpec.from_metadata(metadata["s1_frame"]) if "s1_frame" in metadata else None
         fusion = metadata["fusion"]
-        self.output_names = json.loads(fusion["cameo_output_names"])
-        self.embedding_dim = int(fusion["cameo_embedding_dim"])
-        self.version = fusion["cameo_model_version"]
-        self.name = fusion["cameo_model_name"]
+        try:
+            self.output_names = [str(n) for n in json.loads(fusion["cameo_output_names"])]
+            self.embedding_dim = int(fusion["cameo_embedding_dim"])
+            self.version = fusion["cameo_model_version"]
+            self.name = fusion["cameo_model_name"]
+        except (KeyError, ValueError, TypeError) as error:
+            problem = f"lacks {error}" if isinstance(error, KeyError) else f"has a garbled entry ({error})"
+            raise CameoInputError(
+                f"The metadata of {MODEL_FILES['fusion']} {problem}: it is not a CAMEO fusion "
+                "model of this version. Use the models shipped with the plugin.") from error
         for role, meta in metadata.items():
             if meta.get("cameo_model_version") != self.version or meta.get("cameo_model_name") != self.name:
                 raise CameoInputError(
@@ -175,7 +195,13 @@ def load_models(models_dir=None, threads=None, providers=None, verify=True, role
     for role in roles:
         name = MODEL_FILES[role]
         path = verified_model_path(name, models_dir) if verify else os.path.join(models_dir, name)
-        session = onnxruntime.InferenceSession(path, options, providers=providers)
+        try:
+            session = onnxruntime.InferenceSession(path, options, providers=providers)
+        except Exception as error:  # noqa: BLE001 - onnxruntime raises several types
+            first = str(error).strip().splitlines()[0][:200] if str(error).strip() else type(error).__name__
+            raise CameoInputError(
+                f"{path} is not a readable ONNX model ({first}). Use the models shipped with the plugin, "
+                "or a folder exported by models/train.") from error
         sessions[role] = session
         metadata[role] = dict(session.get_modelmeta().custom_metadata_map)
     return CameoModels(sessions, metadata)
