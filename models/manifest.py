@@ -93,18 +93,22 @@ def verify_models(models_dir=MODELS_DIR):
 def verified_model_path(name, models_dir=MODELS_DIR):
     """Path of bundled model `name` after checking it against the manifest."""
     path = os.path.join(models_dir, name)
+    bundled = os.path.abspath(models_dir) == os.path.abspath(MODELS_DIR)
+    # The fix differs: bundled models come with the plugin, a model folder from models/train.
+    fix = ("Reinstall the CAMEO plugin to get the bundled models." if bundled else
+           "Use a complete model folder exported by models/train (python -m models.train export), "
+           "or leave the model folder empty to use the bundled models.")
     expected = read_manifest(models_dir).get(name)
     if expected is None:
         raise ModelIntegrityError(
-            f"Model {name} is not listed in {os.path.join(models_dir, MANIFEST_NAME)}; "
-            "reinstall the CAMEO plugin to get the bundled models.")
+            f"Model {name} is not listed in {os.path.join(models_dir, MANIFEST_NAME)}. {fix}")
     if not os.path.isfile(path):
         raise ModelIntegrityError(
-            f"Model file {path} is missing; reinstall the CAMEO plugin.")
+            f"Model file {path} is missing. {fix}")
     actual = sha256_of(path)
     if actual != expected:
         raise ModelIntegrityError(
             f"Model file {path} does not match its sha256 in the manifest "
             f"(expected {expected[:12]}..., found {actual[:12]}...): it is damaged or was "
-            "replaced. Reinstall the CAMEO plugin.")
+            f"replaced. {fix}")
     return path

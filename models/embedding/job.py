@@ -18,6 +18,7 @@ from rasterio.windows import Window, from_bounds
 
 from ..errors import CameoInputError
 from ..progress import NullProgress, check_cancelled
+from ..writeguard import WriteGuard
 from ..runtime import date_window, embed_tile, load_models
 from ..stack import read_stack_info
 from .defaults import DEFAULT_TILE_SIZE, DEVICES
@@ -150,8 +151,18 @@ def embed_stacks(s2_path, output_folder, *, s1_path=None, bounds=None, tile_size
     _check_pair(s2, s1)
     window = pixel_window(s2, bounds)
     providers = execution_providers(device)
+    created = not os.path.isdir(output_folder)
     check_output_folder(output_folder)
+    try:
+        return _embed(s2, s1, window, output_folder, tile_size, threads, providers, models_dir, progress)
+    except BaseException:
+        if created:  # leave no empty folder behind either
+            with contextlib.suppress(OSError):
+                os.rmdir(output_folder)
+        raise
 
+
+def _embed(s2, s1, window, output_folder, tile_size, threads, providers, models_dir, progress):
     models = load_models(models_dir, threads=threads, providers=providers)
     models.s2.check_bands(s2.bands, "Sentinel-2 stack")
     if s1 is not None:
@@ -161,6 +172,11 @@ def embed_stacks(s2_path, output_folder, *, s1_path=None, bounds=None, tile_size
 
     tiles = tile_grid(window, int(tile_size))
     n_dates = len(s2.dates)
+    if n_dates < models.s2.frames:
+        progress.pushInfo(
+            f"Note: the stack has {n_dates} date(s), fewer than the {models.s2.frames} of a model window; the "
+            f"missing {models.s2.frames - n_dates} frame(s) of every window are padding that the models ignore, "
+            "so each embedding sees less temporal context. Give a longer time series for full windows.")
     tags = {"CAMEO_MODEL_NAME": models.name, "CAMEO_MODEL_VERSION": models.version,
             "CAMEO_S2_STACK": os.path.basename(s2.path),
             "CAMEO_S1_STACK": os.path.basename(s1.path) if s1 else "none"}
@@ -169,7 +185,9 @@ def embed_stacks(s2_path, output_folder, *, s1_path=None, bounds=None, tile_size
                              int(window.width), int(window.height), tags)
     started = time.perf_counter()
     done_pixels = 0
+    observed = 0
     total_pixels = sum(tile.pixels for tile in tiles)
+    guard = WriteGuard(output_folder).start()
     try:
         with rasterio.open(s2.path) as s2_data, (rasterio.open(s1.path) if s1 else contextlib.nullcontext()) as s1_data:
             for number, tile in enumerate(tiles, start=1):
@@ -177,6 +195,7 @@ def embed_stacks(s2_path, output_folder, *, s1_path=None, bounds=None, tile_size
                 tile_progress = _TileProgress(progress, 100.0 * done_pixels / total_pixels,
                                               100.0 * tile.pixels / total_pixels)
                 embedding = embed_one_tile(models, tile, s2, s2_data, s1, s1_data, progress=tile_progress)
+                observed += int(np.isfinite(embedding[:, 0]).sum())
                 for t in range(n_dates):
                     writer.write(t, embedding[t], tile.row - int(window.row_off),
                                  tile.col - int(window.col_off))
@@ -185,10 +204,22 @@ def embed_stacks(s2_path, output_folder, *, s1_path=None, bounds=None, tile_size
                 progress.pushInfo(f"Tile {number}/{len(tiles)}: {done_pixels * n_dates / elapsed:,.0f} "
                                   "pixel-dates/s so far")
         check_cancelled(progress)
+        if observed == 0:
+            raise CameoInputError(
+                f"{os.path.basename(s2.path)} has no valid Sentinel-2 observation in the extent (every value is "
+                "NaN): the embeddings would all be no data. Choose an extent with clear dates, or prepare the "
+                "stack again with cameo:preparestack.")
+        writer._close()  # flush the raw files now, so a failed write shows before publishing
+        guard.check()  # GDAL reports a full disk without raising: publish no truncated file
         files, index_path = writer.publish()
-    except BaseException:
+    except BaseException as error:
         writer.abort()
+        better = guard.converted(error)
+        if better is not None:
+            raise better from error
         raise
+    finally:
+        guard.stop()
     seconds = time.perf_counter() - started
     return EmbeddingRun(index_path, files, list(s2.dates), total_pixels * n_dates, seconds, providers)
 

@@ -10,10 +10,12 @@ import os
 
 import numpy as np
 import rasterio
+import rasterio.errors
 from rasterio.windows import Window
 
 from ..errors import CameoInputError
 from ..progress import NullProgress, check_cancelled
+from ..writeguard import WriteGuard
 
 BLOCK_ROWS = 512
 SAMPLE_PIXELS = 200_000
@@ -23,9 +25,17 @@ STRETCH_PERCENTILES = (2.0, 98.0)
 def select_bands(dataset, date=None):
     """(1-based band indexes of one date's embedding, that date) in an embedding raster."""
     tags = dataset.tags()
+    if "CAMEO_STACK_VERSION" in tags:
+        raise CameoInputError(
+            f"{os.path.basename(dataset.name)} is a CAMEO time stack (reflectance or backscatter), not an "
+            "embedding: run cameo:embed on it first and give its embeddings.vrt or embedding_YYYY-MM-DD.tif.")
     if "CAMEO_DATES" in tags:  # the VRT of all dates written by cameo:embed
         dates = tags["CAMEO_DATES"].split(",")
         per_date = dataset.count // len(dates)
+        if per_date < 3 or per_date * len(dates) != dataset.count:
+            raise CameoInputError(
+                f"{os.path.basename(dataset.name)} has {dataset.count} bands for {len(dates)} dates: it is not an "
+                "embeddings.vrt written by cameo:embed. Give that file, or one embedding_YYYY-MM-DD.tif.")
         if date is None:
             date = dates[0]
         elif date not in dates:
@@ -51,8 +61,14 @@ def _blocks(height):
 
 
 def _read_pixels(dataset, bands, block):
-    values = dataset.read(bands, window=Window(0, block.row_off, dataset.width, block.height),
-                          out_dtype="float32")
+    try:
+        values = dataset.read(bands, window=Window(0, block.row_off, dataset.width, block.height),
+                              out_dtype="float32")
+    except rasterio.errors.RasterioIOError as error:
+        first = str(error).strip().splitlines()[0][:200] if str(error).strip() else type(error).__name__
+        raise CameoInputError(
+            f"{os.path.basename(dataset.name)} is damaged or incomplete: GDAL cannot read it ({first}). "
+            "Run cameo:embed again to rewrite it.") from error
     pixels = values.reshape(len(bands), -1).T  # [n, E]
     return pixels, np.all(np.isfinite(pixels), axis=1)
 
@@ -113,6 +129,11 @@ def embedding_to_rgb(input_path, output_path, date=None, progress=None, seed=0):
         profile = dict(driver="GTiff", width=dataset.width, height=dataset.height, count=3, dtype="uint8",
                        crs=dataset.crs, transform=dataset.transform, nodata=0, photometric="RGB",
                        tiled=True, blockxsize=256, blockysize=256, compress="deflate")
+        folder = os.path.dirname(os.path.abspath(output_path))
+        if not os.path.isdir(folder):
+            raise CameoInputError(f"The folder of the output {output_path} does not exist: create it or choose "
+                                  "another output file.")
+        guard = WriteGuard(folder).start()
         try:
             with rasterio.open(temporary, "w", **profile) as out:
                 out.update_tags(CAMEO_DATE=date, CAMEO_SOURCE=os.path.basename(input_path),
@@ -128,10 +149,19 @@ def embedding_to_rgb(input_path, output_path, date=None, progress=None, seed=0):
                     out.write(rgb.T.reshape(3, block.height, dataset.width),
                               window=Window(0, block.row_off, dataset.width, block.height))
                     progress.setProgress(100.0 * number / len(blocks))
+            guard.check()  # GDAL reports a full disk without raising: publish no truncated file
             os.replace(temporary, output_path)
-        except BaseException:
+        except BaseException as error:
             if os.path.exists(temporary):
                 os.remove(temporary)
+            better = guard.converted(error)
+            if better is not None:
+                raise better from error
+            if isinstance(error, (rasterio.errors.RasterioIOError, PermissionError)):
+                raise CameoInputError(f"Cannot write {output_path} ({str(error).strip()[:200]}): choose an "
+                                      "output file in a folder you can write to.") from error
             raise
+        finally:
+            guard.stop()
     return {"date": date, "mean": mean, "components": components, "limits": limits,
             "explained_variance": explained}

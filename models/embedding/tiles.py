@@ -8,7 +8,10 @@ the same rule the per-window reference applies, so results do not depend on tili
 from dataclasses import dataclass
 
 import numpy as np
+from rasterio.errors import RasterioIOError
 from rasterio.windows import Window
+
+from ..errors import CameoInputError
 
 
 @dataclass(frozen=True)
@@ -46,6 +49,12 @@ def read_with_halo(dataset, tile, halo, bands_per_date):
     r0, c0 = max(top, 0), max(left, 0)
     r1, c1 = min(top + height, dataset.height), min(left + width, dataset.width)
     if r1 > r0 and c1 > c0:
-        out[:, r0 - top:r1 - top, c0 - left:c1 - left] = dataset.read(
-            window=Window(c0, r0, c1 - c0, r1 - r0), out_dtype="float32")
+        try:
+            out[:, r0 - top:r1 - top, c0 - left:c1 - left] = dataset.read(
+                window=Window(c0, r0, c1 - c0, r1 - r0), out_dtype="float32")
+        except RasterioIOError as error:
+            first = str(error).strip().splitlines()[0][:200] if str(error).strip() else type(error).__name__
+            raise CameoInputError(
+                f"{dataset.name} is damaged or incomplete: GDAL cannot read it ({first}). "
+                "Prepare the stack again with cameo:preparestack.") from error
     return out.reshape(dataset.count // bands_per_date, bands_per_date, height, width)

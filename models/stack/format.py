@@ -211,19 +211,34 @@ def _read(path, window, with_values):
                 f"'{path}' is not a CAMEO time stack version {FORMAT_VERSION} (no CAMEO_STACK_VERSION tag). "
                 "Prepare it with cameo:preparestack."
             )
-        dates = [_dt.date.fromisoformat(d) for d in _parse_list(tags["CAMEO_DATES"])]
-        bands = _parse_list(tags["CAMEO_BANDS"])
+        redo = "Prepare the stack again with cameo:preparestack (do not edit its metadata)."
+        try:
+            dates = [_dt.date.fromisoformat(d) for d in _parse_list(tags["CAMEO_DATES"])]
+            bands = _parse_list(tags["CAMEO_BANDS"])
+        except (KeyError, ValueError) as error:
+            raise CameoInputError(f"'{path}' has a missing or garbled CAMEO_DATES/CAMEO_BANDS tag ({error}). "
+                                  + redo) from error
+        if len(dates) * len(bands) != dataset.count:
+            raise CameoInputError(
+                f"'{path}' lists {len(dates)} dates x {len(bands)} bands in its metadata but has {dataset.count} "
+                "raster bands. " + redo)
+        if any(b <= a for a, b in zip(dates, dates[1:])):
+            raise CameoInputError(f"The dates of '{path}' are not unique and ascending. " + redo)
         info = Stack(
             path=os.path.abspath(path), dates=dates, bands=bands, crs=dataset.crs,
             transform=dataset.transform, width=dataset.width, height=dataset.height,
             modality=tags.get("CAMEO_MODALITY", ""), tags=tags,
         )
-        if "CAMEO_S1_GAP_DAYS" in tags:
-            info.s1_gap_days = np.array([float(g) for g in _parse_list(tags["CAMEO_S1_GAP_DAYS"])])
-            info.s1_dates = [_dt.date.fromisoformat(d) if d else None
-                             for d in _parse_list(tags.get("CAMEO_S1_DATES", ""))]
-        if "CAMEO_VALID_FRACTION" in tags:
-            info.valid_fraction = np.array([float(v) for v in _parse_list(tags["CAMEO_VALID_FRACTION"])])
+        try:
+            if "CAMEO_S1_GAP_DAYS" in tags:
+                info.s1_gap_days = np.array([float(g) for g in _parse_list(tags["CAMEO_S1_GAP_DAYS"])])
+                info.s1_dates = [_dt.date.fromisoformat(d) if d else None
+                                 for d in _parse_list(tags.get("CAMEO_S1_DATES", ""))]
+            if "CAMEO_VALID_FRACTION" in tags:
+                info.valid_fraction = np.array([float(v) for v in _parse_list(tags["CAMEO_VALID_FRACTION"])])
+        except ValueError as error:
+            raise CameoInputError(f"'{path}' has a garbled CAMEO_S1_* or CAMEO_VALID_FRACTION tag ({error}). "
+                                  + redo) from error
         if with_values:
             if window is not None and not isinstance(window, Window):
                 window = Window(*window)

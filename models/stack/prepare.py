@@ -13,6 +13,7 @@ Memory depends on `block_size` (and GDAL's bounded cache), not on the area.
 """
 
 import csv
+import datetime as _dt
 import math
 import os
 
@@ -26,6 +27,7 @@ from rasterio.windows import Window
 
 from ..errors import CameoInputError
 from ..progress import NullProgress, check_cancelled
+from ..writeguard import WriteGuard
 from .format import GDAL_CACHE_BYTES, S1_BANDS, S2_BANDS, StackWriter, format_gap, remove_quietly, temporary_path
 from .defaults import (
     BASELINE_04_START,
@@ -42,7 +44,7 @@ from .defaults import (
     S1_UNITS_CHOICES,
     S2_FILE,
 )
-from .resample import DatasetPool, read_onto
+from .resample import DatasetPool, read_band, read_onto
 from .sources import GDAL_ENV, Grid, build_catalog
 
 
@@ -133,7 +135,7 @@ def _central_sample(pool, ref, size=256):
     dataset = pool.get(ref.path)
     w, h = min(size, ref.grid.width), min(size, ref.grid.height)
     window = Window((ref.grid.width - w) // 2, (ref.grid.height - h) // 2, w, h)
-    raw = dataset.read(ref.index, window=window).astype("float64")
+    raw = read_band(dataset, ref, window).astype("float64")
     if ref.nodata is not None and not (isinstance(ref.nodata, float) and math.isnan(ref.nodata)):
         raw[raw == ref.nodata] = np.nan
     raw = raw * ref.scale + ref.offset
@@ -404,11 +406,55 @@ def _missing_band_error(catalog, band, role="Sentinel-2"):
         label, count = next(iter(catalog.unnamed.items()))
         unnamed = (f" {count} band(s) of '{label}' have no recognisable name: set S2_BANDS "
                    "(e.g. B02,B03,B04,B08) or band descriptions.")
+    swapped = ""
+    if role == "Sentinel-2" and found and set(found) <= set(S1_BANDS):
+        swapped = (" These are Sentinel-1 bands: give those files as the Sentinel-1 input (S1) and "
+                   "Sentinel-2 L2A files as S2.")
+    elif role == "Sentinel-1" and set(found) & set(S2_BANDS):
+        swapped = (" These are Sentinel-2 bands: give those files as the Sentinel-2 input (S2) and "
+                   "Sentinel-1 VV/VH files as S1.")
     return CameoInputError(
         f"{role} band {band} is missing: no input provides it. Bands found: "
         f"{', '.join(found) if found else 'none'}.{unnamed} The models need "
-        f"{' '.join(S2_BANDS if role == 'Sentinel-2' else S1_BANDS)}; add the file(s) with {band}."
+        f"{' '.join(S2_BANDS if role == 'Sentinel-2' else S1_BANDS)}; add the file(s) with {band}.{swapped}"
     )
+
+
+def _check_band_orders(catalog, orders):
+    """S2_BANDS given, but no order has as many names as an unnamed file has bands."""
+    if not orders or not catalog.unnamed:
+        return
+    label, count = next(iter(catalog.unnamed.items()))
+    if all(len(order) != count for order in orders):
+        given = " or ".join(str(len(order)) for order in orders)
+        raise CameoInputError(
+            f"S2_BANDS names {given} band(s), but '{label}' has {count} bands without names. Give one name "
+            f"per band in the file's order (e.g. B02,B03,B04,B05,B06,B07,B08,B8A,B11,B12,SCL for 11 bands).")
+
+
+def _check_not_future(table, role):
+    """Acquisition dates after today (UTC) come from a misread file name or tag."""
+    today = _dt.datetime.now(_dt.timezone.utc).date()
+    for date in sorted(d for d in table if d is not None and d > today):
+        label = next(iter(table[date].values())).label
+        raise CameoInputError(
+            f"{role} date {date} of '{label}' is in the future (today is {today}): it was read wrongly from "
+            "the file name or metadata. Rename the file to contain the acquisition date as YYYYMMDD, or set "
+            "a DATE=YYYY-MM-DD tag.")
+
+
+def _check_reflectance(ref, pool, dn_offset, scale, extra):
+    """Refuse values that cannot be surface reflectance after scaling (e.g. DNs all above 20000)."""
+    sample = _central_sample(pool, ref)
+    if sample.size == 0:
+        return
+    median = float(np.median((sample + dn_offset) * scale + extra))
+    if median > 2.0:
+        raise CameoInputError(
+            f"Sentinel-2 band {ref.band} of '{ref.label}' ({ref.date}) is not surface reflectance: after "
+            f"scaling its median is {median:.3g} (raw median {float(np.median(sample)):.6g}), but L2A "
+            "reflectance lies between 0 and about 1.6 (DN 0-16000). Give Sentinel-2 L2A reflectance (DN, "
+            "or floats 0-1); if the values carry a scale factor, set it as the band's scale metadata.")
 
 
 def prepare_stack(
@@ -439,12 +485,21 @@ def prepare_stack(
         raise CameoInputError(f"MAX_S1_GAP_DAYS must be 0 or more, not {max_s1_gap_days:g}.")
     valid_values = parse_valid_values(mask_valid_values)
     block_size = int(block_size)
+    if os.path.isdir(output_folder):
+        existing = [name for name in (S2_FILE, S1_FILE, DATES_FILE)
+                    if os.path.exists(os.path.join(output_folder, name))]
+        if existing:
+            raise CameoInputError(
+                f"The output folder {output_folder} already holds a stack of another run ({', '.join(existing)}): "
+                "choose an empty folder, or delete those files first.")
 
     with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_BYTES, **GDAL_ENV), DatasetPool() as pool:
         # 1. Catalogue.
         progress.pushInfo(f"Reading the metadata of {len(s2_paths)} Sentinel-2 input(s)...")
         s2_cat = build_catalog(s2_paths, "Sentinel-2", parse_band_orders(s2_bands), wanted=set(S2_BANDS) | {"SCL"})
+        _check_band_orders(s2_cat, parse_band_orders(s2_bands))
         s2_table = s2_cat.by_date(set(S2_BANDS) | {"SCL"})
+        _check_not_future(s2_table, "Sentinel-2")
         present = set(s2_cat.bands())
         for band in S2_BANDS:
             if band not in present:
@@ -477,6 +532,7 @@ def prepare_stack(
         if s1_paths:
             s1_cat = build_catalog(s1_paths, "Sentinel-1", wanted=set(S1_BANDS))
             s1_table = s1_cat.by_date(set(S1_BANDS))
+            _check_not_future(s1_table, "Sentinel-1")
             for band in S1_BANDS:
                 if band not in set(s1_cat.bands()):
                     raise _missing_band_error(s1_cat, band, "Sentinel-1")
@@ -540,6 +596,7 @@ def prepare_stack(
             for band in S2_BANDS:
                 ref = s2_table[date][band]
                 scaling[(date, band)] = _s2_scaling(ref, harmonized, pool)
+                _check_reflectance(ref, pool, *scaling[(date, band)][:3])
                 offsets.add(scaling[(date, band)][0])
             boa_by_date.append(min(offsets))
         s1_units_by_path = {}
@@ -555,11 +612,17 @@ def prepare_stack(
             os.makedirs(output_folder, exist_ok=True)
         except OSError as error:
             raise CameoInputError(f"Cannot create the output folder '{output_folder}': {error}. Choose a writable folder.") from error
+        if not os.access(output_folder, os.W_OK):
+            if created:
+                os.rmdir(output_folder)
+            raise CameoInputError(f"The output folder '{output_folder}' is not writable. Choose a folder you can write to.")
         s2_path = os.path.join(output_folder, S2_FILE)
         s1_path = os.path.join(output_folder, S1_FILE) if s1_paths else None
         dates_path = os.path.join(output_folder, DATES_FILE)
         writers = []
         dates_tmp = temporary_path(dates_path)
+        guard = WriteGuard(output_folder).start()
+        valid_pixels = 0
         try:
             s2_writer = StackWriter(s2_path, dates, S2_BANDS, grid.crs, grid.transform, grid.width, grid.height, "S2")
             writers.append(s2_writer)
@@ -583,6 +646,7 @@ def prepare_stack(
                         )
                         valid &= np.isfinite(data)
                         arrays.append(data)
+                    valid_pixels += int(valid.sum())
                     for c, data in enumerate(arrays):
                         data[~valid] = np.nan
                         s2_writer.write(t, c, data, window)
@@ -596,6 +660,11 @@ def prepare_stack(
                         done += 1
                         progress.setProgress(100.0 * done / work)
 
+            if valid_pixels == 0:
+                raise CameoInputError(
+                    f"No Sentinel-2 pixel of the {len(dates)} kept date(s) has data: every value is no data, NaN or "
+                    f"infinite (e.g. in '{s2_table[dates[0]][S2_BANDS[0]].label}'). Give Sentinel-2 files that hold "
+                    "reflectance, and check their no-data value.")
             dates_text = ",".join(d.isoformat() for d in dates)
             s2_writer.update_tags(
                 CAMEO_UNITS="reflectance",
@@ -632,10 +701,11 @@ def prepare_stack(
                     writer.writerow([date.isoformat(), f"{valid_fraction[i]:.6f}", s1d, gap])
             for w in writers:
                 w.finish()
+            guard.check()  # GDAL reports a full disk without raising: no truncated stack gets published
             for w in writers:
                 w.commit()
             os.replace(dates_tmp, dates_path)
-        except BaseException:
+        except BaseException as error:
             for w in writers:
                 w.abort()
             remove_quietly(dates_tmp)
@@ -644,7 +714,12 @@ def prepare_stack(
                     os.rmdir(output_folder)
                 except OSError:
                     pass
+            better = guard.converted(error)
+            if better is not None:
+                raise better from error
             raise
+        finally:
+            guard.stop()
     progress.setProgress(100.0)
     return {
         "S2_STACK": os.path.abspath(s2_path),

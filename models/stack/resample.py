@@ -10,10 +10,12 @@ from collections import OrderedDict
 
 import numpy as np
 import rasterio
+import rasterio.errors
 from rasterio.enums import Resampling
 from rasterio.warp import reproject, transform_bounds
 from rasterio.windows import Window
 
+from ..errors import CameoInputError
 from .sources import GDAL_ENV
 
 RESAMPLING = {"nearest": Resampling.nearest, "bilinear": Resampling.bilinear, "cubic": Resampling.cubic}
@@ -61,6 +63,17 @@ class DatasetPool:
             dataset.close()
 
 
+def read_band(dataset, ref, window):
+    """Band `ref.index` of `dataset` in `window`; a damaged or truncated file is a CameoInputError."""
+    try:
+        return dataset.read(ref.index, window=window)
+    except rasterio.errors.RasterioIOError as error:
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise CameoInputError(
+            f"'{ref.label}' is damaged or incomplete: GDAL cannot read band {ref.index} ({first}). "
+            "Download or copy the file again, or leave it out.") from error
+
+
 def _raw_to_float(raw, nodata):
     data = raw.astype("float32", copy=False) if raw.dtype != np.float32 else raw.copy()
     if nodata is not None and not (isinstance(nodata, float) and math.isnan(nodata)):
@@ -106,7 +119,7 @@ def read_onto(pool, ref, dst_crs, dst_transform, width, height, resampling="bili
         c1, r1 = min(col + width, src.width), min(row + height, src.height)
         if c1 <= c0 or r1 <= r0:
             return out
-        raw = dataset.read(ref.index, window=Window(c0, r0, c1 - c0, r1 - r0))
+        raw = read_band(dataset, ref, Window(c0, r0, c1 - c0, r1 - r0))
         data = _raw_to_float(raw, ref.nodata)
         if convert is not None:
             data = convert(data)
@@ -137,7 +150,7 @@ def read_onto(pool, ref, dst_crs, dst_transform, width, height, resampling="bili
     if c1 <= c0 or r1 <= r0:
         return out
     window = Window(c0, r0, c1 - c0, r1 - r0)
-    raw = dataset.read(ref.index, window=window)
+    raw = read_band(dataset, ref, window)
     data = _raw_to_float(raw, ref.nodata)
     if convert is not None:
         data = convert(data)
@@ -212,7 +225,7 @@ def _upsample_aligned(dataset, ref, k, dst_transform, width, height, resampling,
     if used_c.size == 0 or used_r.size == 0:
         return out
     c_lo, c_hi, r_lo, r_hi = int(used_c.min()), int(used_c.max()), int(used_r.min()), int(used_r.max())
-    raw = dataset.read(ref.index, window=Window(c_lo, r_lo, c_hi - c_lo + 1, r_hi - r_lo + 1))
+    raw = read_band(dataset, ref, Window(c_lo, r_lo, c_hi - c_lo + 1, r_hi - r_lo + 1))
     data = _raw_to_float(raw, ref.nodata)
     if convert is not None:
         data = convert(data)
