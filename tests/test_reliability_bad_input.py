@@ -201,3 +201,30 @@ def test_qgis_process_prints_the_message_without_traceback(case_id, qgis_process
     assert re.search(case.pattern, output), output
     assert "Traceback" not in output
     assert finished_looking(folder / "out") == [] or algorithm == "cameo:modelinfo"
+
+
+def test_fluxnet_file_without_gpp_is_refused_in_one_line(data_dir, tmp_path):
+    """python -m models.gpp evaluate with a FLUXNET2015 daily file whose GPP column was dropped."""
+    import csv
+    import subprocess
+    import sys
+
+    from reliability_helpers import REPO
+
+    source = data_dir / "towers" / "FLX_BE-Lcr_FLUXNET2015_FULLSET_DD_2019-2020_beta-3.csv"
+    with open(source, newline="") as handle:
+        rows = list(csv.reader(handle))[:40]
+    keep = [i for i, name in enumerate(rows[0]) if not name.startswith("GPP_")]
+    tower = tmp_path / "FLX_BE-Lcr_FLUXNET2015_SUBSET_DD_2019-2020.csv"
+    with open(tower, "w", newline="") as handle:
+        csv.writer(handle).writerows([[row[i] for i in keep] for row in rows])
+    footprint = data_dir / "towers" / "FR-Fon_FontainebleauBarbeau_S2_footprint_raw_2017-2023.csv"
+    before = tree_digest(tower)
+    done = subprocess.run([sys.executable, "-m", "models.gpp", "evaluate", "--footprint", str(footprint),
+                           "--gpp", str(tower)], cwd=REPO, capture_output=True, text=True, timeout=300)
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert done.returncode == 2, done.stderr
+    assert len(lines) == 1 and "Traceback" not in done.stderr
+    assert re.search(r"FLX_BE-Lcr_FLUXNET2015_SUBSET_DD_2019-2020\.csv is a FLUXNET2015 file without the column "
+                     r"GPP_NT_VUT_REF .*give the FULLSET daily file", lines[0]), lines[0]
+    assert tree_digest(tower) == before
