@@ -40,7 +40,7 @@ def test_dense_equals_window_with_s1_incl_borders_and_edge_dates(exported):
     out, (cfg, s2, s1, fusion, stats) = exported
     v2, v1, dates, gaps = synthetic_stack(13, 20, 18)
     points = _border_points(13, 20, 18)
-    r = parity_check(str(out), s2, s1, fusion, v2, dates, S2_BANDS, points, v1, S1_BANDS, gaps)
+    r = parity_check(str(out), s2, s1, fusion, v2, dates, S2_BANDS, points, v1, S1_BANDS, gaps, threads=1)
     assert r["dense"].shape == (13, 7, 20, 18)
     assert np.all(np.isfinite(r["dense"])) and np.all(r["dense"] >= 0)
     assert r["onnx_vs_torch"] <= 1e-5
@@ -51,10 +51,10 @@ def test_dense_equals_window_few_dates_and_no_s1(exported):
     out, (cfg, s2, s1, fusion, stats) = exported
     v2, _, dates, _ = synthetic_stack(6, 16, 17, seed=3, invalid=0.4)
     points = [(0, 0, 0), (5, 15, 16), (2, 8, 8), (3, 0, 16)]
-    r = parity_check(str(out), s2, s1, fusion, v2, dates, S2_BANDS, points)
+    r = parity_check(str(out), s2, s1, fusion, v2, dates, S2_BANDS, points, threads=1)
     assert r["onnx_vs_torch"] <= 1e-5 and r["dense_vs_window"] <= 1e-4
     # the edge-date property: the first date's window is dates 0..10 with offsets to date 0
-    models = load_models(str(out))
+    models = load_models(str(out), threads=1)
     feeds = window_feeds(models, v2, dates, [(0, 4, 4)], s2_bands=S2_BANDS)
     assert feeds["target_index"][0] == 0
     assert feeds["s2_frame_exists"][0].tolist() == [1.0] * 6 + [0.0] * 5
@@ -63,7 +63,7 @@ def test_dense_equals_window_few_dates_and_no_s1(exported):
 
 def test_edge_dates_use_the_eleven_nearest_dates(exported):
     out, _ = exported
-    models = load_models(str(out))
+    models = load_models(str(out), threads=1)
     v2, v1, dates, gaps = synthetic_stack(15, 16, 16, seed=4)
     for t, start, pos in [(0, 0, 0), (3, 0, 3), (5, 0, 5), (7, 2, 5), (12, 4, 8), (14, 4, 10)]:
         feeds = window_feeds(models, v2, dates, [(t, 2, 2)], s2_bands=S2_BANDS)
@@ -74,7 +74,7 @@ def test_edge_dates_use_the_eleven_nearest_dates(exported):
 
 def test_tile_size_does_not_change_numbers(exported):
     out, _ = exported
-    models = load_models(str(out))
+    models = load_models(str(out), threads=1)
     v2, v1, dates, gaps = synthetic_stack(12, 21, 19, seed=5)
     kw = dict(s2_bands=S2_BANDS, s1_bands=S1_BANDS, s1_gap_days=gaps)
     whole = embed_raster(models, v2, dates, s1_values=v1, **kw)
@@ -82,9 +82,9 @@ def test_tile_size_does_not_change_numbers(exported):
     pad = lambda a: np.pad(a, ((0, 0), (0, 0), (halo, halo), (halo, halo)), constant_values=np.nan)  # noqa: E731
     p2, p1 = pad(v2), pad(v1)
     tiled = np.zeros_like(whole)
-    for y0 in range(0, 21, 8):
-        for x0 in range(0, 19, 7):
-            y1, x1 = min(y0 + 8, 21), min(x0 + 7, 19)
+    for y0 in range(0, 21, 11):
+        for x0 in range(0, 19, 10):
+            y1, x1 = min(y0 + 11, 21), min(x0 + 10, 19)
             sl = (slice(None), slice(None), slice(y0, y1 + 2 * halo), slice(x0, x1 + 2 * halo))
             tiled[:, :, y0:y1, x0:x1] = embed_tile(models, p2[sl], dates, s1_values=p1[sl], **kw)
     assert np.abs(tiled - whole).max() <= 1e-5
@@ -94,7 +94,7 @@ def test_embedding_does_not_depend_on_the_batch(exported):
     """The reference's defect (attention across the batch) is absent: one window alone
     gives the same embedding as inside a batch of other windows."""
     out, (cfg, s2, s1, fusion, stats) = exported
-    models = load_models(str(out))
+    models = load_models(str(out), threads=1)
     v2, v1, dates, gaps = synthetic_stack(13, 16, 16, seed=6)
     pts = [(t, y, x) for t, y, x in zip(range(13), range(0, 16, 1), range(15, 2, -1))]
     feeds = window_feeds(models, v2, dates, pts, s2_bands=S2_BANDS, s1_values=v1, s1_bands=S1_BANDS, s1_gap_days=gaps)
@@ -107,7 +107,7 @@ def test_embedding_does_not_depend_on_the_batch(exported):
 
 def test_metadata_round_trip(exported):
     out, (cfg, s2, s1, fusion, stats) = exported
-    models = load_models(str(out))
+    models = load_models(str(out), threads=1)
     assert models.s2.bands == S2_BANDS and models.s1.bands == S1_BANDS
     assert models.s2.units == "reflectance" and models.s1.units == "dB"
     assert np.allclose(models.s2.mean, stats["S2"]["mean"]) and np.allclose(models.s1.std, stats["S1"]["std"])
@@ -125,7 +125,7 @@ def test_metadata_round_trip(exported):
 
 def test_wrong_bands_are_refused(exported):
     out, _ = exported
-    models = load_models(str(out))
+    models = load_models(str(out), threads=1)
     v2, v1, dates, gaps = synthetic_stack(11, 16, 16)
     wrong = S2_BANDS[:7] + ["B09"] + S2_BANDS[8:]
     with pytest.raises(CameoInputError, match="B8A"):
@@ -143,7 +143,7 @@ def test_models_not_matching_the_manifest_are_refused(exported, tmp_path):
     with open(copy / MODEL_FILES["fusion"], "ab") as handle:
         handle.write(b"\0")
     with pytest.raises(ModelIntegrityError, match="does not match"):
-        load_models(str(copy))
+        load_models(str(copy), threads=1)
     os.remove(copy / MODEL_FILES["s2_frame"])
     with pytest.raises(ModelIntegrityError, match="missing"):
-        load_models(str(copy))
+        load_models(str(copy), threads=1)

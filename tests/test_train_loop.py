@@ -46,7 +46,7 @@ def trained(tmp_path_factory, stack_dir):
     from models.train.loop import train_stage
 
     runs = tmp_path_factory.mktemp("runs")
-    cfg = tiny_config(runs, stack_dir, steps=40)
+    cfg = tiny_config(runs, stack_dir, steps=30)
     summaries = {stage: train_stage(stage, cfg, quiet=True) for stage in ("s2", "s1")}
     cfg_f = tiny_config(runs, stack_dir, steps=10)
     summaries["fusion"] = train_stage("fusion", cfg_f, quiet=True)
@@ -113,15 +113,21 @@ def test_export_of_the_trained_run_passes_the_checks_on_the_real_chip(trained, t
     from models.train.cli import run_export
 
     cfg, _ = trained
-    report = run_export(cfg, str(tmp_path / "onnx"))
+    report = run_export(cfg, str(tmp_path / "onnx"), threads=1)
     p = report["parity"]
     assert p["onnx_vs_torch"] <= 1e-5 and p["dense_vs_window"] <= 1e-4 and p["points"] >= 30
     assert 0 < report["cost_dense_per_pixel_date"]["total_mflop"] < 1.0
     assert report["cost_window_macs"] > 20 * report["cost_dense_per_pixel_date"]["total_macs"]
-    models = load_models(str(tmp_path / "onnx"))
+    models = load_models(str(tmp_path / "onnx"), threads=1)
     assert "belgium_0000280849BAC91C" in models.metadata["fusion"]["cameo_training_data"]
     ck = torch.load(os.path.join(cfg["runs_dir"], cfg["name"], "s2", "best.pt"), weights_only=True)
     assert np.allclose(models.s2.mean, ck["stats"]["S2"]["mean"])
+    # the model-card evaluation runs on the exported models over every valid pixel-date
+    from models.train.evaluate import evaluate_run
+    ev = evaluate_run(cfg, models_dir=str(tmp_path / "onnx"), figures=False, max_pixel_dates=3000)
+    assert ev["dates"] == 41 and ev["valid_s2_pixel_dates"] > 0.8 * 41 * 64 * 64 and ev["evaluated_pixel_dates"] == 3000
+    for key in ("s2_autoencoder_mae_reflectance", "s1_autoencoder_mae_db", "fusion_s2_mae_reflectance"):
+        assert 0 < ev[key]["mean"] < 50, (key, ev[key])
 
 
 def test_ddp_two_processes_on_cpu(tmp_path, stack_dir):

@@ -208,7 +208,8 @@ def load_models(models_dir=None, threads=None, providers=None, verify=True, role
 
 
 class _FrameCache:
-    """Frame features of one modality, computed once per frame and dropped when no longer needed."""
+    """Frame features of one modality, computed once per frame (and turned pixel-major,
+    [H*W, F], once) and dropped when no window needs them any more."""
 
     def __init__(self, models, role, spec, values):
         self.models, self.role, self.spec, self.values = models, role, spec, values
@@ -217,7 +218,8 @@ class _FrameCache:
     def get(self, t):
         if t not in self.cache:
             x = preprocess(self.values[t:t + 1], self.spec)
-            self.cache[t] = self.models.run(self.role, {"frames": x})[0][0]
+            f = self.models.run(self.role, {"frames": x})[0][0]                # [F, H, W]
+            self.cache[t] = np.ascontiguousarray(f.reshape(f.shape[0], -1).T)   # [H*W, F]
         return self.cache[t]
 
     def drop_before(self, t):
@@ -226,40 +228,42 @@ class _FrameCache:
 
 
 def _run_per_pixel(models, role, pixel_feeds, other_feeds, chunk):
-    """Run a per-pixel model over [..., H, W] feeds in chunks of exactly `chunk` pixels.
+    """Run a per-pixel model over pixel-major feeds [1, P, ...] in chunks of exactly `chunk` pixels.
 
-    The pixels are flattened to one row and the last chunk is padded, so every call has
-    the same shape whatever the tile size: ONNX Runtime's kernels round differently for
-    other shapes (vector tails), and a pixel's numbers must not depend on the tiling.
+    The last chunk is padded, so every call has the same shape whatever the tile size:
+    ONNX Runtime's kernels round differently for other shapes (vector tails), and a
+    pixel's numbers must not depend on the tiling. Returns [1, P, C].
     """
-    first = next(iter(pixel_feeds.values()))
-    h, w = first.shape[-2:]
-    n = h * w
-    flat = {k: v.reshape(v.shape[:-2] + (1, n)) for k, v in pixel_feeds.items()}
+    n = next(iter(pixel_feeds.values())).shape[1]
     out = []
     for start in range(0, n, chunk):
         stop = min(start + chunk, n)
         feeds = dict(other_feeds)
-        for k, v in flat.items():
-            part = v[..., start:stop]
+        for k, v in pixel_feeds.items():
+            part = v[:, start:stop]
             if stop - start < chunk:
-                pad = [(0, 0)] * (part.ndim - 1) + [(0, chunk - (stop - start))]
+                pad = [(0, 0), (0, chunk - (stop - start))] + [(0, 0)] * (part.ndim - 2)
                 part = np.pad(part, pad)
             feeds[k] = np.ascontiguousarray(part)
-        out.append(models.run(role, feeds)[0][..., :stop - start])
-    result = np.concatenate(out, axis=-1)
-    return result.reshape(result.shape[:-2] + (h, w))
+        out.append(models.run(role, feeds)[0][:, :stop - start])
+    return np.concatenate(out, axis=1)
 
 
 def _temporal(models, role, cache, idx, offsets, chunk):
     indices, pos = idx
-    query = cache.get(indices[pos])
-    feats = [cache.get(i) if i >= 0 else None for i in indices]
-    zero = np.zeros_like(query)
-    stack = np.stack([f if f is not None else zero for f in feats])[None]    # [1, K, F, H, W]
+    query = cache.get(indices[pos])                                            # [P, F]
+    zero = None
+    feats = []
+    for i in indices:
+        if i >= 0:
+            feats.append(cache.get(i))
+        else:
+            zero = np.zeros_like(query) if zero is None else zero
+            feats.append(zero)
+    stack = np.stack(feats, axis=1)[None]                                      # [1, P, K, F]
     exists = np.asarray([[1.0 if i >= 0 else 0.0 for i in indices]], dtype=np.float32)
     return _run_per_pixel(models, role, {"query": query[None], "features": stack},
-                          {"frame_exists": exists, "offsets": offsets[None]}, chunk)  # [1, L, H, W]
+                          {"frame_exists": exists, "offsets": offsets[None]}, chunk)  # [1, P, L]
 
 
 def embed_tile(models, s2_values, dates, *, s2_bands, s1_values=None, s1_bands=None, s1_gap_days=None,
@@ -312,17 +316,18 @@ def embed_tile(models, s2_values, dates, *, s2_bands, s1_values=None, s1_bands=N
             c1.drop_before(first)
             z1 = _temporal(models, "s1_temporal", c1, idx, offsets, max_pixels_per_run)
             centre = s1_values[t, :, halo:halo + h, halo:halo + w]
-            present = np.all(np.isfinite(centre), axis=0)[None, None].astype(np.float32)
+            present = np.all(np.isfinite(centre), axis=0).reshape(1, -1).astype(np.float32)
             gap = gaps[t:t + 1]
         else:
-            z1 = np.zeros((1, 2 if models.s1 is None else models.s1.latent_dim, h, w), np.float32)
-            present = np.zeros((1, 1, h, w), np.float32)
+            z1 = np.zeros((1, h * w, 2 if models.s1 is None else models.s1.latent_dim), np.float32)
+            present = np.zeros((1, h * w), np.float32)
             gap = np.zeros(1, np.float32)
-        out[t] = _run_per_pixel(models, "fusion", {"s2_latent": z2, "s1_latent": z1, "s1_present": present},
-                                {"s1_gap_days": gap}, max_pixels_per_run)[0]
+        e = _run_per_pixel(models, "fusion", {"s2_latent": z2, "s1_latent": z1, "s1_present": present},
+                           {"s1_gap_days": gap}, max_pixels_per_run)[0]        # [P, E]
+        out[t] = e.T.reshape(-1, h, w)
         if return_latents:
-            latents["s2"].append(z2[0])
-            latents["s1"].append(z1[0])
+            latents["s2"].append(z2[0].T.reshape(-1, h, w))
+            latents["s1"].append(z1[0].T.reshape(-1, h, w))
         if progress is not None:
             progress.setProgress(100.0 * (t + 1) / n_dates)
     if return_latents:

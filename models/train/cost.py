@@ -91,19 +91,19 @@ def dense_cost_per_pixel_date(models_dir, side=32, frames=11):
         rng = np.random.default_rng(0)
         x = rng.normal(size=(1, bands + 1, side + 2 * halo, side + 2 * halo)).astype(np.float32)
         c = count_macs(os.path.join(models_dir, MODEL_FILES[f"{mod}_frame"]), {"frames": x})
-        feeds = {"query": rng.normal(size=(1, feat, side, side)).astype(np.float32),
-                 "features": rng.normal(size=(1, frames, feat, side, side)).astype(np.float32),
+        feeds = {"query": rng.normal(size=(1, pixels, feat)).astype(np.float32),
+                 "features": rng.normal(size=(1, pixels, frames, feat)).astype(np.float32),
                  "frame_exists": np.ones((1, frames), np.float32),
                  "offsets": np.arange(-5, 6, dtype=np.float32)[None] * 5}
-        feeds["features"][:, :, -1] = 1.0
+        feeds["features"][..., -1] = 1.0
         t = count_macs(os.path.join(models_dir, MODEL_FILES[f"{mod}_temporal"]), feeds)
         result[f"{mod}_frame"] = c["macs"] / pixels
         result[f"{mod}_temporal"] = t["macs"] / pixels
         total += (c["macs"] + t["macs"]) / pixels
         total_el += (c["elementwise"] + t["elementwise"]) / pixels
-    feeds = {"s2_latent": np.ones((1, latents["s2"], side, side), np.float32),
-             "s1_latent": np.ones((1, latents["s1"], side, side), np.float32),
-             "s1_gap_days": np.ones(1, np.float32), "s1_present": np.ones((1, 1, side, side), np.float32)}
+    feeds = {"s2_latent": np.ones((1, pixels, latents["s2"]), np.float32),
+             "s1_latent": np.ones((1, pixels, latents["s1"]), np.float32),
+             "s1_gap_days": np.ones(1, np.float32), "s1_present": np.ones((1, pixels), np.float32)}
     f = count_macs(os.path.join(models_dir, MODEL_FILES["fusion"]), feeds)
     result["fusion"] = f["macs"] / pixels
     total += f["macs"] / pixels

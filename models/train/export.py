@@ -2,9 +2,10 @@
 
 Files (names in models.runtime.MODEL_FILES), all from the same weights:
 - cameo_s2_frame.onnx / cameo_s1_frame.onnx: frames [N, C+1, H+14, W+14] -> features [N, F, H, W]
-- cameo_s2_temporal.onnx / cameo_s1_temporal.onnx: query [N, F, H, W], features [N, 11, F, H, W],
-  frame_exists [N, 11], offsets [N, 11] -> latent [N, L, H, W]
-- cameo_fusion.onnx: s2_latent, s1_latent, s1_gap_days [N], s1_present [N, 1, H, W] -> embedding [N, 7, H, W]
+- cameo_s2_temporal.onnx / cameo_s1_temporal.onnx (pixel-major, P pixels): query [N, P, F],
+  features [N, P, 11, F], frame_exists [N, 11], offsets [N, 11] -> latent [N, P, L]
+- cameo_fusion.onnx: s2_latent [N, P, 9], s1_latent [N, P, 2], s1_gap_days [N], s1_present [N, P]
+  -> embedding [N, P, 7]
 - cameo_window_reference.onnx: one 15 x 15 x 11 window per sample -> embedding [N, 7] (the
   per-window reference the dense path must equal)
 """
@@ -43,6 +44,11 @@ def _metadata(cfg, role, modality, stats, extra, training_summary):
         "cameo_embedding_dim": str(len(EMBEDDING_NAMES)),
         "cameo_output_names": json.dumps(EMBEDDING_NAMES),
         "cameo_training_data": training_summary,
+        "cameo_layout": ("frame: frames [N, C+1, H+14, W+14] -> features [N, F, H, W]; temporal (pixel-major): "
+                         "query [N, P, F], features [N, P, 11, F], frame_exists [N, 11], offsets [N, 11] "
+                         "-> latent [N, P, L]; fusion: s2_latent [N, P, 9], s1_latent [N, P, 2], s1_gap_days [N], "
+                         "s1_present [N, P] -> embedding [N, P, 7]; F = token + 2 * layers * token + 1, the last "
+                         "feature channel is the window validity"),
         "cameo_config": json.dumps(cfg, sort_keys=True),
     }
     for mod in ("S2", "S1"):
@@ -90,6 +96,7 @@ def export_models(cfg, s2_ae, s1_ae, fusion, stats, out_dir, training_summary=""
         m.eval()
     names = []
     nhw = {0: "batch", 2: "height", 3: "width"}
+    npx = {0: "batch", 1: "pixels"}
     for mod, ae in (("S2", s2_ae), ("S1", s1_ae)):
         c = len(MODALITIES[mod]["bands"])
         feat = ae.frame.feature_channels
@@ -102,19 +109,18 @@ def export_models(cfg, s2_ae, s1_ae, fusion, stats, out_dir, training_summary=""
                 _metadata(cfg, "frame", mod, stats, extra, training_summary), opset)
         names.append(MODEL_FILES[role])
         role = f"{mod.lower()}_temporal"
-        args = (torch.zeros(1, feat, 3, 2), torch.zeros(1, FRAMES, feat, 3, 2), torch.ones(1, FRAMES),
+        args = (torch.zeros(1, 6, feat), torch.zeros(1, 6, FRAMES, feat), torch.ones(1, FRAMES),
                 torch.zeros(1, FRAMES))
         _export(DenseTemporal(ae), args, os.path.join(out_dir, MODEL_FILES[role]),
                 ["query", "features", "frame_exists", "offsets"], ["latent"],
-                {"query": nhw, "features": {0: "batch", 3: "height", 4: "width"}, "frame_exists": {0: "batch"},
-                 "offsets": {0: "batch"}, "latent": nhw},
+                {"query": npx, "features": npx, "frame_exists": {0: "batch"}, "offsets": {0: "batch"}, "latent": npx},
                 _metadata(cfg, "temporal", mod, stats, extra, training_summary), opset)
         names.append(MODEL_FILES[role])
     l2, l1 = s2_ae.temporal.out2.out_features, s1_ae.temporal.out2.out_features
-    args = (torch.ones(1, l2, 3, 2), torch.ones(1, l1, 3, 2), torch.zeros(1), torch.ones(1, 1, 3, 2))
+    args = (torch.ones(1, 6, l2), torch.ones(1, 6, l1), torch.zeros(1), torch.ones(1, 6))
     _export(DenseFusion(fusion), args, os.path.join(out_dir, MODEL_FILES["fusion"]),
             ["s2_latent", "s1_latent", "s1_gap_days", "s1_present"], ["embedding"],
-            {"s2_latent": nhw, "s1_latent": nhw, "s1_gap_days": {0: "batch"}, "s1_present": nhw, "embedding": nhw},
+            {"s2_latent": npx, "s1_latent": npx, "s1_gap_days": {0: "batch"}, "s1_present": npx, "embedding": npx},
             _metadata(cfg, "fusion", "S2+S1", stats, {"cameo_s2_latent_dim": l2, "cameo_s1_latent_dim": l1},
                       training_summary), opset)
     names.append(MODEL_FILES["fusion"])

@@ -153,28 +153,38 @@ class TemporalEncoder(nn.Module):
         self.out1 = nn.Linear(token_dim, token_dim)
         self.out2 = nn.Linear(token_dim, latent)
 
+    def head_sum(self, device, dtype):
+        """[d, heads] 0/1 matrix summing the channels of each head (GEMM-friendly for ONNX)."""
+        idx = torch.arange(self.d, device=device) // self.dh
+        return (idx[:, None] == torch.arange(self.heads, device=device)[None]).to(dtype)
+
     def forward(self, query, feats, exists, time):
-        """query [..., F], feats [..., K, F], exists [..., K] (broadcastable),
-        time = time_mlp(time_features(offsets)) broadcastable to [..., K, L*(heads+d)]."""
-        d, nh, dh = self.d, self.heads, self.dh
+        """Group layout, at most 4-D so ONNX Runtime runs plain GEMMs and elementwise ops:
+        query [G, P, F], feats [G, P, K, F], exists [G, 1, K], time [G, 1, K, L*(heads+d)]
+        (time = time_mlp(time_features(offsets))). Per window: G = batch, P = 1; dense:
+        G = dates, P = pixels. -> latent [G, P, latent]."""
+        d, nh = self.d, self.heads
+        hs = self.head_sum(query.device, query.dtype)                  # [d, nh]
         h = query[..., :d]
-        valid = feats[..., -1] * exists                             # [..., K]
-        mask = (valid - 1.0) * 1e9
-        scale = 1.0 / math.sqrt(dh)
+        valid = feats[..., -1] * exists                                # [G, P, K]
+        mask = ((valid - 1.0) * 1e9).unsqueeze(-1)                     # [G, P, K, 1]
+        scale = 1.0 / math.sqrt(self.dh)
         for layer in range(self.layers):
             base = d + 2 * d * layer
-            k = feats[..., base:base + d].unflatten(-1, (nh, dh))           # [..., K, nh, dh]
-            v = feats[..., base + d:base + 2 * d].unflatten(-1, (nh, dh))
+            k = feats[..., base:base + d]                              # [G, P, K, d]
+            v = feats[..., base + d:base + 2 * d]
             t0 = layer * (nh + d)
-            bias = time[..., t0:t0 + nh]                                       # [..., K, nh]
-            u = time[..., t0 + nh:t0 + nh + d].unflatten(-1, (nh, dh))         # [..., K, nh, dh]
-            q = self.wq[layer](self.q_norm[layer](h)).unflatten(-1, (nh, dh))  # [..., nh, dh]
-            logits = (q.unsqueeze(-3) * k).sum(-1) * scale + bias + mask.unsqueeze(-1)
-            null_logit = (q * self.null_k[layer].view(nh, dh)).sum(-1) * scale + self.null_bias[layer]
-            attn = torch.softmax(torch.cat([logits, null_logit.unsqueeze(-2)], dim=-2), dim=-2)
-            a = attn[..., :-1, :].unsqueeze(-1)                                # [..., K, nh, 1]
-            out = (a * (v + u)).sum(-3) + attn[..., -1, :].unsqueeze(-1) * self.null_v[layer].view(nh, dh)
-            h = h + self.wo[layer](out.flatten(-2))
+            bias = time[..., t0:t0 + nh]                               # [G, 1, K, nh]
+            u = time[..., t0 + nh:t0 + nh + d]                         # [G, 1, K, d]
+            q = self.wq[layer](self.q_norm[layer](h))                  # [G, P, d]
+            logits = torch.matmul(q.unsqueeze(-2) * k, hs) * scale + bias + mask          # [G, P, K, nh]
+            null = torch.matmul(q * self.null_k[layer], hs) * scale + self.null_bias[layer]  # [G, P, nh]
+            logits = torch.cat([logits, null.unsqueeze(-2)], dim=-2)   # [G, P, K+1, nh]
+            e = torch.exp(logits - logits.amax(dim=-2, keepdim=True))
+            attn = e / e.sum(dim=-2, keepdim=True)
+            a = torch.matmul(attn, hs.t())                             # [G, P, K+1, d]
+            out = (a[..., :-1, :] * (v + u)).sum(-2) + a[..., -1, :] * self.null_v[layer]
+            h = h + self.wo[layer](out)
             h = h + self.ffn[layer](h)
         return F.softplus(self.out2(F.gelu(self.out1(self.out_norm(h)))))
 
@@ -225,7 +235,8 @@ class ModalityAutoencoder(nn.Module):
         onehot = (torch.arange(feats.shape[1], device=x.device) == target.unsqueeze(-1)).to(feats.dtype)
         query = (feats * onehot.unsqueeze(-1)).sum(1)
         time = self.temporal.time_mlp(time_features(offsets))
-        return self.temporal(query, feats, exists, time)
+        z = self.temporal(query.unsqueeze(1), feats.unsqueeze(1), exists.unsqueeze(1), time.unsqueeze(1))
+        return z[:, 0]
 
     def forward(self, x, exists, offsets, target):
         latent = self.encode(x, exists, offsets, target)
@@ -233,23 +244,31 @@ class ModalityAutoencoder(nn.Module):
 
 
 class SelfAttentionBlock(nn.Module):
-    """Pre-norm transformer block over the S tokens of [..., S, W], key mask [..., S]."""
+    """Pre-norm transformer block over the S tokens of [..., S, W], key mask [..., S].
+
+    Written with per-head sums as GEMMs against a 0/1 head matrix and a hand softmax,
+    so the exported graph has plain MatMul/elementwise ops (fast in ONNX Runtime)."""
 
     def __init__(self, width, heads, ffn):
         super().__init__()
-        self.heads, self.dh = heads, width // heads
+        self.heads, self.dh, self.width = heads, width // heads, width
         self.norm = nn.LayerNorm(width)
         self.qkv = nn.Linear(width, 3 * width)
         self.proj = nn.Linear(width, width)
         self.ffn = FeedForward(width, ffn)
 
     def forward(self, x, key_valid):
-        q, k, v = self.qkv(self.norm(x)).unflatten(-1, (3, self.heads, self.dh)).unbind(-3)  # [..., S, nh, dh]
-        logits = (q.unsqueeze(-3) * k.unsqueeze(-4)).sum(-1) / math.sqrt(self.dh)         # [..., Sq, Sk, nh]
+        w = self.width
+        idx = torch.arange(w, device=x.device) // self.dh
+        hs = (idx[:, None] == torch.arange(self.heads, device=x.device)[None]).to(x.dtype)   # [W, nh]
+        qkv = self.qkv(self.norm(x))
+        q, k, v = qkv[..., :w], qkv[..., w:2 * w], qkv[..., 2 * w:]                            # [..., S, W]
+        logits = torch.matmul(q.unsqueeze(-2) * k.unsqueeze(-3), hs) / math.sqrt(self.dh)      # [..., Sq, Sk, nh]
         logits = logits + ((key_valid - 1.0) * 1e9).unsqueeze(-2).unsqueeze(-1)
-        attn = torch.softmax(logits, dim=-2)
-        out = (attn.unsqueeze(-1) * v.unsqueeze(-4)).sum(-3)                               # [..., Sq, nh, dh]
-        x = x + self.proj(out.flatten(-2))
+        e = torch.exp(logits - logits.amax(dim=-2, keepdim=True))
+        attn = torch.matmul(e / e.sum(dim=-2, keepdim=True), hs.t())                           # [..., Sq, Sk, W]
+        out = (attn * v.unsqueeze(-3)).sum(-2)                                                 # [..., Sq, W]
+        x = x + self.proj(out)
         return x + self.ffn(x)
 
 
@@ -330,7 +349,9 @@ class DenseFrame(nn.Module):
 
 
 class DenseTemporal(nn.Module):
-    """query [N,F,H,W], features [N,K,F,H,W], frame_exists [N,K], offsets [N,K] -> latent [N,L,H,W]."""
+    """Pixel-major (no transposes in the graph): query [N, P, F] (the target frame's
+    features), features [N, P, K, F] (the window's frames), frame_exists [N, K],
+    offsets [N, K] (days to the target) -> latent [N, P, L]. N target dates, P pixels."""
 
     def __init__(self, ae):
         super().__init__()
@@ -338,23 +359,20 @@ class DenseTemporal(nn.Module):
 
     def forward(self, query, features, frame_exists, offsets):
         time = self.temporal.time_mlp(time_features(offsets))            # [N, K, X]
-        z = self.temporal(query.permute(0, 2, 3, 1), features.permute(0, 3, 4, 1, 2),
-                          frame_exists[:, None, None, :], time[:, None, None])
-        return z.permute(0, 3, 1, 2)
+        return self.temporal(query, features, frame_exists.unsqueeze(1), time.unsqueeze(1))
 
 
 class DenseFusion(nn.Module):
-    """s2_latent [N,9,H,W], s1_latent [N,2,H,W], s1_gap_days [N], s1_present [N,1,H,W] -> [N,7,H,W]."""
+    """Pixel-major: s2_latent [N, P, 9], s1_latent [N, P, 2], s1_gap_days [N],
+    s1_present [N, P] -> embedding [N, P, 7]."""
 
     def __init__(self, fusion):
         super().__init__()
         self.fusion = fusion
 
     def forward(self, s2_latent, s1_latent, s1_gap_days, s1_present):
-        e = self.fusion(s2_latent.permute(0, 2, 3, 1), s1_latent.permute(0, 2, 3, 1),
-                        s1_gap_days[:, None, None].expand(s1_present.shape[0], s1_present.shape[2], s1_present.shape[3]),
-                        s1_present[:, 0])
-        return e.permute(0, 3, 1, 2)
+        gap = s1_gap_days.unsqueeze(1) * torch.ones_like(s1_present)
+        return self.fusion(s2_latent, s1_latent, gap, s1_present)
 
 
 class WindowReference(nn.Module):
