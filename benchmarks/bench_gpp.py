@@ -64,6 +64,7 @@ def tile_embeddings(run, folder, size):
     reps = -(-size // values.shape[-1])
     features = tags["CAMEO_FEATURES"].split(",")
     keep = {k: v for k, v in tags.items() if k not in ("CAMEO_DATES", "CAMEO_FEATURES")}
+    os.makedirs(folder, exist_ok=True)
     writer = EmbeddingWriter(folder, run.dates, features, crs, transform, size, size, keep)
     for t in range(len(run.dates)):
         writer.write(t, np.tile(values[t], (1, reps, reps))[:, :size, :size], 0, 0)

@@ -189,13 +189,15 @@ def gpp_block(model, values, dates, predict_mask, progress=None, pixels_per_chun
         part = values[:, :, p0:p0 + pixels_per_chunk]
         if not np.isfinite(part).any():
             continue
-        daily = daily_pixels(days, part, start, int(days[targets[-1]]), model.max_gap_days)   # [D, p, E]
+        daily, ok = daily_pixels(days, part, start, int(days[targets[-1]]), model.max_gap_days,
+                                 pixel_major=True)                              # [p, D, E], [p, D]
+        filled = np.concatenate([np.zeros((ok.shape[0], 1), np.int32), np.cumsum(ok, axis=1, dtype=np.int32)],
+                                axis=1)
         for t in targets:
             i = int(days[t]) - start
-            w = np.ascontiguousarray(np.moveaxis(daily[i - window + 1:i + 1], 0, 1))          # [p, window, E]
-            complete = np.all(np.isfinite(w), axis=(1, 2))
-            if complete.any():
-                out[t, p0 + np.flatnonzero(complete)] = model.run(w[complete])
+            complete = np.flatnonzero(filled[:, i + 1] - filled[:, i + 1 - window] == window)
+            if len(complete):
+                out[t, p0 + complete] = model.run(daily[complete, i - window + 1:i + 1])
     return out
 
 

@@ -59,20 +59,26 @@ def daily_series(obs_days, values, start, stop, max_gap=WINDOW_DAYS):
     return out
 
 
-def daily_pixels(obs_days, values, start, stop, max_gap=WINDOW_DAYS, dtype=np.float32):
-    """values [T, F, P] (a pixel-date is valid when all F are finite) -> daily [D, P, F]."""
+def daily_pixels(obs_days, values, start, stop, max_gap=WINDOW_DAYS, dtype=np.float32, pixel_major=False):
+    """values [T, F, P] (a pixel-date is valid when all F are finite) -> daily [D, P, F].
+
+    pixel_major: return [P, D, F] instead (each pixel's days contiguous: its windows are slices),
+    and also the per-day validity [P, D]."""
     values = np.asarray(values)
     valid = np.all(np.isfinite(values), axis=1)                    # [T, P]
     days = np.arange(start, stop + 1)
     prev, nxt, w, ok = interpolation_indices(obs_days, valid, days, max_gap)   # [D, P]
     pix = np.arange(values.shape[2])[None, :]
-    v = np.moveaxis(values, 1, 2)                                   # [T, P, F]
-    a = v[prev, pix]                                                # [D, P, F]
+    if pixel_major:
+        prev, nxt, w, ok, pix = prev.T, nxt.T, w.T, ok.T, pix.T
+    v = np.moveaxis(values, 1, 2).astype(dtype)                     # [T, P, F]
+    a = v[prev, pix]                                                # [D, P, F] or [P, D, F]
     b = v[nxt, pix]
-    w = w.astype(dtype)[..., None]
-    out = (a * (1 - w) + b * w).astype(dtype)
-    out[~ok] = np.nan
-    return out
+    b -= a
+    b *= w.astype(dtype)[..., None]
+    a += b
+    a[~ok] = np.nan
+    return (a, ok) if pixel_major else a
 
 
 def window(daily, start, day, window_days=WINDOW_DAYS):
