@@ -14,9 +14,11 @@ import zipfile
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TOP_FOLDER = "cameo"
 MAX_BYTES = 25 * 1024 * 1024  # the plugin repository's upload limit
-# Path prefixes (relative to the repository) that stay out of the plugin.
+# Path prefixes (relative to the repository) that stay out of the plugin. models/train
+# (torch) and models/distributed (Dask, which moves tasks with pickle) are command-line
+# tools of a checkout, not used inside QGIS.
 EXCLUDED_PREFIXES = (
-    ".ci/", ".git", "benchmarks/", "docs/", "models/train/", "scripts/", "tests/",
+    ".ci/", ".git", "benchmarks/", "docs/", "models/distributed/", "models/train/", "scripts/", "tests/",
     "Makefile", "requirements-dev.txt", "pytest.ini",
 )
 

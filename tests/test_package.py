@@ -37,6 +37,7 @@ def test_zip_has_no_development_files(package):
         assert parts[1] not in ("tests", ".venv", ".git", ".ci", "scripts", "benchmarks"), name
         assert "__pycache__" not in parts and not name.endswith(".pyc"), name
         assert not name.startswith("cameo/models/train/"), name  # torch-only training code
+        assert not name.startswith("cameo/models/distributed/"), name  # Dask command line
 
 
 def test_zip_is_under_the_25_mb_limit(package):
