@@ -25,7 +25,7 @@ def test_provider_is_registered_with_its_algorithms(registry):
     assert not provider.icon().isNull()
     ids = sorted(algorithm.id() for algorithm in provider.algorithms())
     assert ids == ["cameo:checkinstall", "cameo:embed", "cameo:embeddingrgb", "cameo:modelinfo",
-                   "cameo:predictgpp", "cameo:preparestack"]
+                   "cameo:predictgpp", "cameo:preparestack", "cameo:sentinel_to_gpp"]
     checkinstall = registry.algorithmById("cameo:checkinstall")
     assert (checkinstall.displayName(), checkinstall.group(), checkinstall.groupId()) == (
         "Check installation", "Utilities", "utilities")
