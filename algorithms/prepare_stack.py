@@ -63,6 +63,7 @@ class PrepareStack(CameoAlgorithm):
         "band per date and band, described e.g. '2018-08-04 B8A', NaN = invalid, metadata inside) "
         "and dates.csv (date, valid fraction, matched Sentinel-1 date and gap). Files are written "
         "under temporary names and renamed when complete; on any error nothing is left behind. "
+        "The output folder must not already hold another run's stack. "
         "Processing runs block by block, so memory does not grow with the area.\n\n"
         "Same tool on the command line: python -m models.stack --help (from a CAMEO checkout)."
     )
