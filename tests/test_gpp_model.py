@@ -52,3 +52,20 @@ def test_footprint_embedding_equals_window_reference(tiny_models_dir):
                              s2_bands=models.s2.bands)
     assert got.shape == (14, 7)
     np.testing.assert_allclose(got, expected, atol=1e-4)
+
+
+def test_bundled_gpp_model_matches_the_bundled_embedding_models():
+    """The bundled GPP model was trained on embeddings of exactly the bundled encoder/fusion files."""
+    import json
+    import os
+
+    from models.manifest import MODELS_DIR, read_manifest
+    from models.train.gpp_experiment import embedding_model_digests
+
+    assert "cameo_gpp.onnx" in read_manifest(), "models/onnx/SHA256SUMS does not list cameo_gpp.onnx"
+    gpp = load_gpp_model()  # verified against SHA256SUMS
+    models = load_models()
+    assert gpp.embedding_model == (models.name, models.version)
+    assert json.loads(gpp.metadata["cameo_embedding_models_sha256"]) == embedding_model_digests(), (
+        "the embedding models changed after the GPP model was trained: rerun scripts/train_gpp.sh")
+    assert os.path.getsize(os.path.join(MODELS_DIR, "cameo_gpp.onnx")) < 200_000
