@@ -212,3 +212,27 @@ def test_graphical_model_runs_the_whole_chain_on_the_belgian_chip(qgis_process, 
 def test_plugin_lists_the_graphical_model(qgis_process):
     listing = qgis_process("list").stdout
     assert "cameo:predictgpp" in listing and "cameo:sentinel_to_gpp" in listing
+
+
+def test_evaluate_command_on_a_tower(data_dir, tiny_models_dir, gpp_model, tmp_path):
+    import subprocess
+    import sys
+
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    towers = data_dir / "towers"
+    base = [sys.executable, "-m", "models.gpp", "evaluate", "--models-dir", str(tiny_models_dir),
+            "--gpp-model", str(gpp_model), "--threads", "1"]
+    done = subprocess.run(base + ["--footprint", str(towers / "DE-HoH_HohesHolz_S2_footprint_raw_2017-2024.csv"),
+                                  "--gpp", str(towers / "derived_daily_gpp_DE-HoH.csv"), "--years", "2017", "2020"],
+                          cwd=repo, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["n"] == 1175 and result["same_day_nirv_pairs"] == 100  # as in the tower experiment
+    assert {"rmse", "nrmse", "r2", "bias", "r"} <= set(result)
+    assert "RMSE=" in done.stderr
+    bad = tmp_path / "FLX_XX-Bad_FLUXNET2015_FULLSET_DD.csv"
+    bad.write_text("TIMESTAMP,GPP_DT_VUT_REF,NEE_VUT_REF_QC\n20190101,1.0,1.0\n")
+    done = subprocess.run(base + ["--footprint", str(towers / "DE-HoH_HohesHolz_S2_footprint_raw_2017-2024.csv"),
+                                  "--gpp", str(bad)], cwd=repo, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 2
+    assert "without the column GPP_NT_VUT_REF" in done.stderr and "Traceback" not in done.stderr
