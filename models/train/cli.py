@@ -102,6 +102,8 @@ def main(argv=None):
                         help="override a config value, e.g. --set s2.loss.context=false")
     parser.add_argument("--out", default=None, help="export: output folder (default: config export.out_dir)")
     parser.add_argument("--no-check", action="store_true", help="export: skip the parity check")
+    parser.add_argument("--max-pixel-dates", type=int, default=20000,
+                        help="evaluate: decode this many random valid pixel-dates (0 = all)")
     parser.add_argument("--data", help="gpp: .npz with x [N, window_days, 7] and y [N] (g C m-2 d-1)")
     args = parser.parse_args(argv)
     cfg = _config(args)
@@ -114,7 +116,7 @@ def main(argv=None):
         print(json.dumps(report, indent=1, default=float))
     elif args.stage == "evaluate":
         from .evaluate import evaluate_run
-        print(json.dumps(evaluate_run(cfg), indent=1, default=float))
+        print(json.dumps(evaluate_run(cfg, max_pixel_dates=args.max_pixel_dates or None), indent=1, default=float))
     elif args.stage == "gpp":
         if not args.data:
             parser.error("gpp needs --data windows.npz (x [N, window_days, 7], y [N])")

@@ -117,10 +117,12 @@ def evaluate_run(cfg, models_dir=None, figures=True, max_pixel_dates=None, seed=
         json.dump(result, handle, indent=1)
     if figures:
         os.makedirs(FIG_DIR, exist_ok=True)
-        full = lambda z, dec: _decode_centre(dec, z.transpose(0, 2, 3, 1).reshape(-1, z.shape[1])).reshape(  # noqa: E731
-            t_n, h, w, -1).transpose(0, 3, 1, 2)
-        _figure(a, true2, full(lat["s2"], s2.decoder), true1, full(lat["s1"], s1.decoder), emb,
-                os.path.join(FIG_DIR, f"{cfg['name']}_reconstruction.png"))
+        valid = np.isfinite(true2).all(1).mean((1, 2))
+        picks = sorted({0, *[int(i) for i in np.argsort(-valid)[:2]]})
+        full = lambda z, dec: _decode_centre(dec, z[picks].transpose(0, 2, 3, 1).reshape(-1, z.shape[1])).reshape(  # noqa: E731
+            len(picks), h, w, -1).transpose(0, 3, 1, 2)
+        _figure(a, picks, true2[picks], full(lat["s2"], s2.decoder), true1[picks], full(lat["s1"], s1.decoder),
+                emb, os.path.join(FIG_DIR, f"{cfg['name']}_reconstruction.png"))
         for stage in ("s2", "s1", "fusion"):
             png = os.path.join(stage_dir(cfg, stage), "loss_curve.png")
             if os.path.isfile(png):
@@ -133,23 +135,21 @@ def _rgb(x, bands=(2, 1, 0), gain=3.5):
     return np.clip(np.nan_to_num(img, nan=0.0), 0, 1)
 
 
-def _figure(stack, true2, rec2, true1, rec1, emb, path):
+def _figure(stack, picks, true2, rec2, true1, rec1, emb, path):
     import matplotlib
     matplotlib.use("Agg")
     from matplotlib import pyplot as plt
 
-    t_n = true2.shape[0]
-    valid = np.isfinite(true2).all(1).mean((1, 2))
-    picks = [int(i) for i in np.argsort(-valid)[:3]]
-    picks = sorted(set(picks[:2] + [0]))
+    t_n = emb.shape[0]
     fig, axes = plt.subplots(len(picks), 7, figsize=(14, 2.3 * len(picks)))
     for row, t in enumerate(picks):
         e = emb[t, :3]
+        i = row
         e = (e - np.nanpercentile(emb[:, :3], 2, axis=(0, 2, 3))[:, None, None]) / (
             np.nanpercentile(emb[:, :3], 98, axis=(0, 2, 3)) - np.nanpercentile(emb[:, :3], 2, axis=(0, 2, 3)))[:, None, None]
-        panels = [(_rgb(true2[t]), "S2 input RGB"), (_rgb(rec2[t]), "S2 reconstruction"),
-                  (_rgb(true2[t], (6, 2, 1), 2.0), "S2 input NIR-R-G"), (_rgb(rec2[t], (6, 2, 1), 2.0), "reconstruction"),
-                  (np.clip(true1[t, 0], 0, 1), "S1 VV input"), (np.clip(rec1[t, 0], 0, 1), "S1 reconstruction"),
+        panels = [(_rgb(true2[i]), "S2 input RGB"), (_rgb(rec2[i]), "S2 reconstruction"),
+                  (_rgb(true2[i], (6, 2, 1), 2.0), "S2 input NIR-R-G"), (_rgb(rec2[i], (6, 2, 1), 2.0), "reconstruction"),
+                  (np.clip(true1[i, 0], 0, 1), "S1 VV input"), (np.clip(rec1[i, 0], 0, 1), "S1 reconstruction"),
                   (np.clip(np.nan_to_num(e.transpose(1, 2, 0)), 0, 1), "embedding F01-F03")]
         for col, (img, title) in enumerate(panels):
             ax = axes[row, col]
