@@ -66,8 +66,9 @@ class PredictGPP(CameoAlgorithm):
         "with a <b>table</b>: a CSV of GPP time series (id = feature id, date, GPP at the point's pixel or "
         "the mean over the polygon's pixels with data, and how many pixels had data).<br><br>"
         "The model was trained on three European forest flux towers (DE-HoH, FR-Fon, FI-Hyy) from "
-        "footprint-mean Sentinel-2 without Sentinel-1; its honest errors per site are in the model card "
-        "(models/README.md). Validate it against your own tower with python -m models.gpp evaluate.<br><br>"
+        "footprint-mean Sentinel-2 without Sentinel-1, so it is most reliable on embeddings computed "
+        "without a Sentinel-1 stack, and on forests; its errors per site are in the model card "
+        "(models/GPP.md). Validate it against your own tower with python -m models.gpp evaluate.<br><br>"
         "<b>GPP model</b> (advanced): another CAMEO GPP ONNX file instead of the bundled one."
     )
 

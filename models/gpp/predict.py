@@ -57,6 +57,7 @@ class EmbeddingStackInfo:
     height: int
     crs: object
     transform: object
+    s1_stack: str = "none"
 
 
 def read_embeddings_info(path):
@@ -88,7 +89,8 @@ def read_embeddings_info(path):
     if any(b <= a for a, b in zip(dates, dates[1:])):
         raise CameoInputError(f"{name}: the dates are not unique and ascending.")
     return EmbeddingStackInfo(path, dates, features, tags.get("CAMEO_MODEL_NAME", ""),
-                              tags.get("CAMEO_MODEL_VERSION", ""), width, height, crs, transform)
+                              tags.get("CAMEO_MODEL_VERSION", ""), width, height, crs, transform,
+                              tags.get("CAMEO_S1_STACK", "none"))
 
 
 def predictable_dates(dates, window_days, max_gap):
@@ -252,6 +254,11 @@ def predict_gpp(embeddings_path, output_folder, *, model_path=None, points=None,
         raise CameoInputError("None of the points or polygons lies on the embedding stack: check their "
                               "layer and its CRS.")
     check_gpp_output_folder(output_folder, table_path)
+    if info.s1_stack not in ("", "none"):
+        progress.pushInfo(
+            "Note: these embeddings include Sentinel-1; the bundled GPP model was trained on embeddings "
+            "without Sentinel-1 (tower footprints have none), so its GPP is most reliable from embeddings "
+            "computed without the Sentinel-1 stack (see the model card).")
     skipped = [d.isoformat() for d, ok in zip(info.dates, mask) if not ok]
     if skipped:
         progress.pushInfo(f"{len(skipped)} of {len(info.dates)} dates lack a complete {model.window_days}-day "
