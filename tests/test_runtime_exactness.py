@@ -136,6 +136,18 @@ def test_wrong_bands_are_refused(exported):
         embed_raster(models, v2, dates, s2_bands=S2_BANDS, s1_values=v1, s1_bands=["VH", "VV"])
 
 
+def test_reexport_keeps_other_models_in_the_manifest(tmp_path):
+    from models.manifest import read_manifest, verified_model_path
+
+    cfg, s2, s1, fusion, stats = tiny_models(seed=1)
+    (tmp_path / "cameo_gpp.onnx").write_bytes(b"another model")
+    from models.manifest import write_manifest
+    write_manifest(str(tmp_path), ["cameo_gpp.onnx"])
+    export_models(cfg, s2, s1, fusion, stats, str(tmp_path), training_summary="tiny")
+    assert set(read_manifest(str(tmp_path))) == set(MODEL_FILES.values()) | {"cameo_gpp.onnx"}
+    assert verified_model_path("cameo_gpp.onnx", str(tmp_path))
+
+
 def test_models_not_matching_the_manifest_are_refused(exported, tmp_path):
     out, _ = exported
     copy = tmp_path / "onnx"

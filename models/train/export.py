@@ -17,7 +17,7 @@ import time
 import numpy as np
 import torch
 
-from ..manifest import write_manifest
+from ..manifest import read_manifest, write_manifest
 from ..runtime import MODEL_FILES
 from .model import DenseFrame, DenseFusion, DenseTemporal, WindowReference
 from .spec import (DATE_WINDOW_RULE, EDGE_RULE, EMBEDDING_NAMES, FRAMES, HALO, MODALITIES,
@@ -135,7 +135,9 @@ def export_models(cfg, s2_ae, s1_ae, fusion, stats, out_dir, training_summary=""
             inputs, outputs, {n: {0: "batch"} for n in inputs + outputs},
             _metadata(cfg, "window_reference", "S2+S1", stats, {}, training_summary), opset)
     names.append(MODEL_FILES["window_reference"])
-    write_manifest(out_dir, names)
+    # keep the entries of other models in the folder (e.g. issue 6's cameo_gpp.onnx)
+    others = [n for n in read_manifest(out_dir) if n not in names and os.path.isfile(os.path.join(out_dir, n))]
+    write_manifest(out_dir, names + others)
     return names
 
 
