@@ -68,7 +68,8 @@ class PredictGPP(CameoAlgorithm):
         "The model was trained on three European forest flux towers (DE-HoH, FR-Fon, FI-Hyy) from "
         "footprint-mean Sentinel-2 without Sentinel-1, so it is most reliable on embeddings computed "
         "without a Sentinel-1 stack, and on forests; its errors per site are in the model card "
-        "(models/GPP.md). Validate it against your own tower with python -m models.gpp evaluate.<br><br>"
+        "(models/README.md, GPP section). Validate it against your own tower with "
+        "python -m models.gpp evaluate.<br><br>"
         "<b>GPP model</b> (advanced): another CAMEO GPP ONNX file instead of the bundled one."
     )
 

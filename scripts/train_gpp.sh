@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The GPP experiment on the real flux towers and the bundled GPP model (CPU; measured 14 minutes on
-# most of it the paper-size transformer regressor trained for the comparison):
+# The GPP experiment on the real flux towers and the bundled GPP model (CPU; measured 14 minutes
+#   on 2 shared cores, most of it the paper-size transformer regressor trained for the comparison):
 #   embeds the screened S2 footprint rows of DE-HoH, FR-Fon and FI-Hyy with the bundled encoders
 #   (models/onnx), evaluates NIRv-linear, the small regressor on raw bands and on embeddings, and the
 #   paper's transformer regressor in leave-one-site-out and 2017-2019 -> 2020 splits
