@@ -24,16 +24,22 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
 
-def build_stacks(folder, size, n_dates):
+def prepare_chip(folder):
+    """The real Belgian chip's S2 + S1 stacks (prepared once per benchmark run)."""
+    from models.sample_data import sample_data_dir
+    from models.stack import prepare_stack
+
+    chip = os.path.join(sample_data_dir(), "chips", "belgium_00002806639B424A")
+    return prepare_stack(sorted(glob.glob(os.path.join(chip, "S2_*.nc"))), os.path.join(folder, "chip"),
+                         s1=sorted(glob.glob(os.path.join(chip, "S1_*.nc"))))
+
+
+def build_stacks(folder, prepared, size, n_dates):
     """Tile the prepared chip stacks to size x size px and keep the first n_dates dates."""
     import numpy as np
 
-    from models.sample_data import sample_data_dir
-    from models.stack import prepare_stack, read_stack, write_stack
+    from models.stack import read_stack, write_stack
 
-    chip = os.path.join(sample_data_dir(), "chips", "belgium_00002806639B424A")
-    prepared = prepare_stack(sorted(glob.glob(os.path.join(chip, "S2_*.nc"))), os.path.join(folder, "chip"),
-                             s1=sorted(glob.glob(os.path.join(chip, "S1_*.nc"))))
     paths = {}
     for key in ("S2_STACK", "S1_STACK"):
         stack = read_stack(prepared[key])
@@ -79,8 +85,9 @@ def main():
     if args.child:
         return run_one(args)
     with tempfile.TemporaryDirectory(prefix="cameo-bench-") as folder:
+        prepared = prepare_chip(folder)
         for size in args.sizes:
-            stacks = build_stacks(folder, size, args.dates)
+            stacks = build_stacks(folder, prepared, size, args.dates)
             command = [sys.executable, os.path.abspath(__file__), "--child", "--s2", stacks["S2_STACK"],
                        "--s1", stacks["S1_STACK"], "--out", os.path.join(folder, f"out_{size}"),
                        "--tile", str(args.tile), "--threads", str(args.threads)]
