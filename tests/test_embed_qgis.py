@@ -120,14 +120,24 @@ def test_embedding_rgb_in_qgis_for_one_date_of_the_vrt(qgis_app, embed_results, 
 
 
 def test_embed_and_rgb_through_qgis_process(qgis_process, belgian_stacks, tiny_models_dir, small_extent, tmp_path):
-    extent, _ = small_extent
+    from models.embedding.job import embed_stacks
+
+    extent, bounds = small_extent
     done = qgis_process("run", "cameo:embed", "--json", f"--S2_STACK={belgian_stacks['S2_STACK']}",
-                        f"--EXTENT={extent}", f"--MODELS={tiny_models_dir}", "--TILE_SIZE=32",
-                        f"--OUTPUT_FOLDER={tmp_path / 'emb out'}")
+                        f"--S1_STACK={belgian_stacks['S1_STACK']}", f"--EXTENT={extent}",
+                        f"--MODELS={tiny_models_dir}", "--TILE_SIZE=32", f"--OUTPUT_FOLDER={tmp_path / 'emb out'}")
     results = json.loads(done.stdout)["results"]
     dates = [d.isoformat() for d in read_stack(belgian_stacks["S2_STACK"]).dates]
     assert results["DATES"].split(",") == dates
     assert results["EMBEDDINGS"] == str(tmp_path / "emb out" / "embeddings.vrt")
+    for date in dates:  # every kept date has its file, bands named F01..F07, its date inside
+        with rasterio.open(tmp_path / "emb out" / f"embedding_{date}.tif") as data:
+            assert list(data.descriptions) == [f"F0{i}" for i in range(1, 8)]
+            assert data.tags()["CAMEO_DATE"] == date
+    direct = embed_stacks(belgian_stacks["S2_STACK"], str(tmp_path / "direct"), s1_path=belgian_stacks["S1_STACK"],
+                          bounds=bounds, tile_size=256, models_dir=str(tiny_models_dir))
+    with rasterio.open(results["EMBEDDINGS"]) as via_qgis, rasterio.open(direct.index_path) as engine:
+        np.testing.assert_array_equal(via_qgis.read(), engine.read())  # NaN == NaN here
     done = qgis_process("run", "cameo:embeddingrgb", "--json", f"--INPUT={results['EMBEDDINGS']}",
                         f"--OUTPUT={tmp_path / 'rgb.tif'}")
     assert json.loads(done.stdout)["results"]["OUTPUT"] == str(tmp_path / "rgb.tif")
