@@ -21,6 +21,7 @@ from ..progress import NullProgress, check_cancelled
 from ..writeguard import WriteGuard
 from ..runtime import date_window, embed_tile, load_models
 from ..stack import read_stack_info
+from ..stack.format import GDAL_CACHE_BYTES
 from .defaults import DEFAULT_TILE_SIZE, DEVICES
 from .outputs import EmbeddingWriter, check_output_folder
 from .tiles import read_with_halo, tile_grid
@@ -187,39 +188,42 @@ def _embed(s2, s1, window, output_folder, tile_size, threads, providers, models_
     done_pixels = 0
     observed = 0
     total_pixels = sum(tile.pixels for tile in tiles)
-    guard = WriteGuard(output_folder).start()
-    try:
-        with rasterio.open(s2.path) as s2_data, (rasterio.open(s1.path) if s1 else contextlib.nullcontext()) as s1_data:
-            for number, tile in enumerate(tiles, start=1):
-                check_cancelled(progress)
-                tile_progress = _TileProgress(progress, 100.0 * done_pixels / total_pixels,
-                                              100.0 * tile.pixels / total_pixels)
-                embedding = embed_one_tile(models, tile, s2, s2_data, s1, s1_data, progress=tile_progress)
-                observed += int(np.isfinite(embedding[:, 0]).sum())
-                for t in range(n_dates):
-                    writer.write(t, embedding[t], tile.row - int(window.row_off),
-                                 tile.col - int(window.col_off))
-                done_pixels += tile.pixels
-                elapsed = time.perf_counter() - started
-                progress.pushInfo(f"Tile {number}/{len(tiles)}: {done_pixels * n_dates / elapsed:,.0f} "
-                                  "pixel-dates/s so far")
-        check_cancelled(progress)
-        if observed == 0:
-            raise CameoInputError(
-                f"{os.path.basename(s2.path)} has no valid Sentinel-2 observation in the extent (every value is "
-                "NaN): the embeddings would all be no data. Choose an extent with clear dates, or prepare the "
-                "stack again with cameo:preparestack.")
-        writer._close()  # flush the raw files now, so a failed write shows before publishing
-        guard.check()  # GDAL reports a full disk without raising: publish no truncated file
-        files, index_path = writer.publish()
-    except BaseException as error:
-        writer.abort()
-        better = guard.converted(error)
-        if better is not None:
-            raise better from error
-        raise
-    finally:
-        guard.stop()
+    # GDAL's block cache otherwise grows to 5 % of RAM with the dirty blocks of the T output
+    # files; bounded, peak memory depends on the tile size, not on the raster size.
+    with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_BYTES):
+        guard = WriteGuard(output_folder).start()
+        try:
+            with rasterio.open(s2.path) as s2_data, (rasterio.open(s1.path) if s1 else contextlib.nullcontext()) as s1_data:
+                for number, tile in enumerate(tiles, start=1):
+                    check_cancelled(progress)
+                    tile_progress = _TileProgress(progress, 100.0 * done_pixels / total_pixels,
+                                                  100.0 * tile.pixels / total_pixels)
+                    embedding = embed_one_tile(models, tile, s2, s2_data, s1, s1_data, progress=tile_progress)
+                    observed += int(np.isfinite(embedding[:, 0]).sum())
+                    for t in range(n_dates):
+                        writer.write(t, embedding[t], tile.row - int(window.row_off),
+                                     tile.col - int(window.col_off))
+                    done_pixels += tile.pixels
+                    elapsed = time.perf_counter() - started
+                    progress.pushInfo(f"Tile {number}/{len(tiles)}: {done_pixels * n_dates / elapsed:,.0f} "
+                                      "pixel-dates/s so far")
+            check_cancelled(progress)
+            if observed == 0:
+                raise CameoInputError(
+                    f"{os.path.basename(s2.path)} has no valid Sentinel-2 observation in the extent (every value is "
+                    "NaN): the embeddings would all be no data. Choose an extent with clear dates, or prepare the "
+                    "stack again with cameo:preparestack.")
+            writer._close()  # flush the raw files now, so a failed write shows before publishing
+            guard.check()  # GDAL reports a full disk without raising: publish no truncated file
+            files, index_path = writer.publish()
+        except BaseException as error:
+            writer.abort()
+            better = guard.converted(error)
+            if better is not None:
+                raise better from error
+            raise
+        finally:
+            guard.stop()
     seconds = time.perf_counter() - started
     return EmbeddingRun(index_path, files, list(s2.dates), total_pixels * n_dates, seconds, providers)
 
