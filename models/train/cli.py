@@ -12,22 +12,42 @@ import os
 import sys
 
 
+class ConfigError(Exception):
+    """A config the command line cannot use (reported as one line, exit status 2)."""
+
+
 def _config(args):
-    from .config import load_config
+    from .config import CONFIG_DIR, load_config
 
     overrides = {}
     if args.runs_dir:
         overrides["runs_dir"] = args.runs_dir
-    cfg = load_config(args.config, overrides)
+    where = args.config if os.path.isfile(args.config) else os.path.join(CONFIG_DIR, f"{args.config}.json")
+    try:
+        cfg = load_config(args.config, overrides)
+    except FileNotFoundError:
+        named = os.sep not in args.config and not args.config.endswith(".json")
+        raise ConfigError(f"--config {args.config}: no such config file" + (f" ({where})" if named else "")) from None
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"--config {where}: malformed JSON: {exc}") from None
+    except KeyError as exc:
+        raise ConfigError(f"--config {where}: {exc.args[0] if exc.args else exc}") from None
+    except (OSError, UnicodeDecodeError, TypeError, AttributeError) as exc:
+        raise ConfigError(f"--config {where}: cannot use it: {exc}") from None
     for item in args.set or []:
         key, _, value = item.partition("=")
         node = cfg
         *path, last = key.split(".")
         for part in path:
+            if not isinstance(node, dict) or part not in node:
+                raise ConfigError(f"--set {key}: unknown config key")
             node = node[part]
-        if last not in node:
-            raise SystemExit(f"--set {key}: unknown config key")
-        node[last] = json.loads(value)
+        if not isinstance(node, dict) or last not in node:
+            raise ConfigError(f"--set {key}: unknown config key")
+        try:
+            node[last] = json.loads(value)
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"--set {key}: value is not JSON ({exc})") from None
     return cfg
 
 
@@ -106,7 +126,11 @@ def main(argv=None):
                         help="evaluate: decode this many random valid pixel-dates (0 = all)")
     parser.add_argument("--data", help="gpp: .npz with x [N, window_days, 7] and y [N] (g C m-2 d-1)")
     args = parser.parse_args(argv)
-    cfg = _config(args)
+    try:
+        cfg = _config(args)
+    except ConfigError as exc:
+        print(f"{parser.prog}: error: {' '.join(str(exc).split())}", file=sys.stderr)
+        return 2
     if args.stage in ("s2", "s1", "fusion"):
         from .loop import train_stage
         summary = train_stage(args.stage, cfg, resume=args.resume, max_steps=args.max_steps)
