@@ -253,3 +253,37 @@ def test_tile_store_refuses_another_job_and_a_second_client(tmp_path):
     again = TileStore(str(tmp_path))
     assert again.open({"job": 1}, resume=True) == {"r000000_c000000.npy"}
     again.close()
+
+
+def test_gpp_option_maps_the_same_gpp_as_the_single_process_pipeline(belgian_stacks, tmp_path):
+    """--gpp: embeddings on the cluster, then cameo:predictgpp's engine; bundled models
+    (the GPP model accepts only the embedding models it was trained on), all the chip's
+    dates (a GPP window needs 90 days), an 8 x 8 px extent."""
+    from models.gpp.predict import predict_gpp
+
+    with rasterio.open(belgian_stacks["S2_STACK"]) as data:
+        left, top = data.bounds.left, data.bounds.top
+    xmin, xmax, ymin, ymax = left + 200, left + 280, top - 280, top - 200
+    done = run_cli([sys.executable, "-m", "models.distributed", "embed", "--s2", belgian_stacks["S2_STACK"],
+                    "--s1", belgian_stacks["S1_STACK"], "--out", str(tmp_path / "emb"),
+                    "--extent", f"{xmin},{xmax},{ymin},{ymax}", "--tile-size", "8", "--workers", "1",
+                    "--gpp", str(tmp_path / "gpp"), "--no-progress"])
+    summary = summary_of(done)
+    n_dates = len(read_stack(belgian_stacks["S2_STACK"]).dates)
+    assert summary["gpp"]["files"] == n_dates
+    single = embed_stacks(belgian_stacks["S2_STACK"], str(tmp_path / "single-emb"),
+                          s1_path=belgian_stacks["S1_STACK"], bounds=(xmin, ymin, xmax, ymax))
+    expected = predict_gpp(single.index_path, str(tmp_path / "single-gpp"))
+    got, want = read_bits(summary["gpp"]["index"]), read_bits(expected.index_path)
+    assert np.array_equal(got, want)
+    assert np.isfinite(want.view(np.float32)).sum() > 0  # some dates have a full 90-day window
+
+
+def test_gpp_folder_holding_another_run_is_refused_before_embedding(stacks, extent, tiny_models_dir, tmp_path):
+    (tmp_path / "gpp").mkdir()
+    (tmp_path / "gpp" / "gpp_2018-06-30.tif").write_bytes(b"an earlier run")
+    done = run_cli(command(stacks, extent, tiny_models_dir, tmp_path / "emb", "--gpp", str(tmp_path / "gpp")))
+    assert done.returncode == 2
+    assert done.stderr.strip().count("\n") == 0 and "Traceback" not in done.stderr
+    assert "already holds GPP rasters of another run" in done.stderr
+    assert not (tmp_path / "emb").exists() or not list((tmp_path / "emb").iterdir())
