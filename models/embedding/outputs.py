@@ -26,19 +26,20 @@ def date_file_name(date):
     return f"embedding_{date.isoformat()}.tif"
 
 
-def check_output_folder(folder):
-    """Create `folder` if needed; refuse one that already holds another run's embeddings."""
+def check_output_folder(folder, pattern="embedding_*.tif", index_name=INDEX_NAME, what="embeddings"):
+    """Create `folder` if needed; refuse one that already holds another run's outputs
+    (files matching `pattern`, or `index_name`), or that is not writable."""
     try:
         os.makedirs(folder, exist_ok=True)
     except OSError as error:
         raise CameoInputError(f"Cannot create the output folder {folder} ({error.strerror}): "
                               "choose a folder you can write to.") from error
-    existing = sorted(glob.glob(os.path.join(glob.escape(folder), "embedding_*.tif")))
-    if os.path.exists(os.path.join(folder, INDEX_NAME)):
-        existing.insert(0, os.path.join(folder, INDEX_NAME))
+    existing = sorted(glob.glob(os.path.join(glob.escape(folder), pattern)))
+    if os.path.exists(os.path.join(folder, index_name)):
+        existing.insert(0, os.path.join(folder, index_name))
     if existing:
         raise CameoInputError(
-            f"The output folder {folder} already holds embeddings of another run "
+            f"The output folder {folder} already holds {what} of another run "
             f"({os.path.basename(existing[0])} and {len(existing) - 1} more): choose an empty "
             "folder, or delete those files first.")
     if not os.access(folder, os.W_OK):

@@ -154,21 +154,9 @@ class GPPWriter:
 
 
 def check_gpp_output_folder(folder, table_path=None):
-    import glob
+    from ..embedding.outputs import check_output_folder
 
-    try:
-        os.makedirs(folder, exist_ok=True)
-    except OSError as error:
-        raise CameoInputError(f"Cannot create the output folder {folder} ({error.strerror}).") from error
-    existing = sorted(glob.glob(os.path.join(glob.escape(folder), "gpp_*.tif")))
-    if os.path.exists(os.path.join(folder, GPP_INDEX_NAME)):
-        existing.insert(0, os.path.join(folder, GPP_INDEX_NAME))
-    if existing:
-        raise CameoInputError(
-            f"The output folder {folder} already holds GPP rasters of another run "
-            f"({os.path.basename(existing[0])} and {len(existing) - 1} more): choose an empty folder.")
-    if not os.access(folder, os.W_OK):
-        raise CameoInputError(f"The output folder {folder} is not writable: choose another one.")
+    check_output_folder(folder, pattern="gpp_*.tif", index_name=GPP_INDEX_NAME, what="GPP rasters")
     if table_path:
         parent = os.path.dirname(os.path.abspath(table_path))
         if not os.path.isdir(parent) or not os.access(parent, os.W_OK):
