@@ -213,7 +213,7 @@ def _embed(s2, s1, window, output_folder, tile_size, threads, providers, models_
                     f"{os.path.basename(s2.path)} has no valid Sentinel-2 observation in the extent (every value is "
                     "NaN): the embeddings would all be no data. Choose an extent with clear dates, or prepare the "
                     "stack again with cameo:preparestack.")
-            writer._close()  # flush the raw files now, so a failed write shows before publishing
+            writer.close()  # flush the raw files now, so a failed write shows before publishing
             guard.check()  # GDAL reports a full disk without raising: publish no truncated file
             files, index_path = writer.publish()
         except BaseException as error:

@@ -95,7 +95,7 @@ class EmbeddingWriter:
     def publish(self):
         """Convert to COG, write the VRT index, move all into the folder. Returns their paths."""
         try:
-            self._close()
+            self.close()
             names = []
             for date in self.dates:
                 name = self.file_name(date)
@@ -116,10 +116,11 @@ class EmbeddingWriter:
 
     def abort(self):
         """Remove everything this run wrote."""
-        self._close()
+        self.close()
         shutil.rmtree(self.staging, ignore_errors=True)
 
-    def _close(self):
+    def close(self):
+        """Flush and close the per-date files (publish and abort do it too)."""
         for dataset in self._datasets:
             if not dataset.closed:
                 dataset.close()
