@@ -3,7 +3,7 @@
 Data comes from issue 6's pipeline as an .npz: `x` [N, window_days, 7] daily embeddings
 (linearly interpolated), `y` [N] GPP in g C m-2 d-1 on the window's last day, optionally
 `val_x`, `val_y`. GPP is standardised with the method's mean 4.042 and std 4.386; L1 loss,
-AdamW. The model (`model.GPPRegressor`) is the paper's transformer regressor with
+AdamW. The model (`gpp_small.PaperTransformer`) is the paper's transformer regressor with
 last-token pooling; its sizes come from the config's `gpp` section.
 """
 
@@ -14,12 +14,13 @@ import numpy as np
 import torch
 
 from .loop import seed_everything
-from .model import GPPRegressor
+from .gpp_small import PaperTransformer
 
 
 def build_gpp(cfg):
     g = cfg["gpp"]
-    return GPPRegressor(g["inputs"], g["window_days"], g["width"], g["layers"], g["heads"], g["ffn"], g["head_hidden"])
+    return PaperTransformer(g["inputs"], g["window_days"], g["width"], g["layers"], g["heads"], g["ffn"],
+                            g["head_hidden"])
 
 
 def train_gpp(cfg, npz_path, max_steps=None, out_dir=None):

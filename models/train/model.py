@@ -24,8 +24,8 @@ Modality autoencoder (one per sensor):
 small pre-norm transformer over the two tokens of one pixel-date, mean pool over the
 present tokens, LayerNorm, 7 outputs with Softplus.
 
-`GPPRegressor`: the downstream transformer regressor (90-day window of embeddings ->
-GPP on the last day, last-token pooling).
+The downstream GPP regressors live in `gpp_small.py` (the paper's transformer with
+batched attention, and the small bundled model).
 
 Layouts: spatial modules work on NCHW; token modules work "token-last" ([..., C]) with
 any leading dimensions, so the per-window path ([B, ...]) and the dense path
@@ -314,28 +314,6 @@ class FusionModel(nn.Module):
         e = self.fusion(z2, z1, gap, present)
         return e, self.to_s2(e), self.to_s1(e)
 
-
-class GPPRegressor(nn.Module):
-    """[B, T, 7] embeddings (T = window_days, daily) -> standardised GPP on the last day."""
-
-    def __init__(self, inputs=7, window_days=90, width=32, layers=2, heads=4, ffn=64, head_hidden=16, **_):
-        super().__init__()
-        self.proj = nn.Linear(inputs, width)
-        self.pos = nn.Parameter(torch.zeros(window_days, width))
-        nn.init.normal_(self.pos, std=0.02)
-        self.blocks = nn.ModuleList(SelfAttentionBlock(width, heads, ffn) for _ in range(layers))
-        self.norm = nn.LayerNorm(width)
-        self.head = nn.Sequential(nn.Linear(width, head_hidden), nn.GELU(), nn.Linear(head_hidden, 1))
-
-    def forward(self, x):
-        h = self.proj(x) + self.pos
-        valid = torch.ones(h.shape[:-1], dtype=h.dtype, device=h.device)
-        for block in self.blocks:
-            h = block(h, valid)
-        return self.head(self.norm(h[..., -1, :])).squeeze(-1)
-
-
-# ---- dense wrappers: the graphs the engine runs over whole tiles -------------------
 
 class DenseFrame(nn.Module):
     """frames [N, bands+1, H+14, W+14] -> features [N, F, H, W]."""
