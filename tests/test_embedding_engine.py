@@ -94,6 +94,16 @@ def test_tile_size_does_not_change_a_single_number(reference_run, belgian_stacks
     assert np.array_equal(read_all(run.index_path), read_all(reference_run.index_path), equal_nan=True)
 
 
+@pytest.mark.parametrize("threads", [1, 3])
+def test_thread_count_does_not_change_a_single_number(reference_run, belgian_stacks, tiny_models_dir, crop,
+                                                      threads, tmp_path):
+    """Pixel chunks run concurrently (one per thread); each chunk's numbers are its own."""
+    bounds, _ = crop
+    run = embed_stacks(belgian_stacks["S2_STACK"], str(tmp_path / "out"), s1_path=belgian_stacks["S1_STACK"],
+                       bounds=bounds, tile_size=45, threads=threads, models_dir=str(tiny_models_dir))
+    assert np.array_equal(read_all(run.index_path), read_all(reference_run.index_path), equal_nan=True)
+
+
 def test_outputs_are_cogs_with_names_dates_and_model_version(reference_run, belgian_stacks, crop):
     bounds, (_, _, height, width) = crop
     s2 = read_stack(belgian_stacks["S2_STACK"])

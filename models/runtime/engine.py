@@ -18,6 +18,7 @@ Conventions (they are also written into every model's metadata):
 
 import json
 import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -140,9 +141,10 @@ def window_offsets(days, idx):
 class CameoModels:
     """The loaded ONNX sessions and their metadata."""
 
-    def __init__(self, sessions, metadata):
+    def __init__(self, sessions, metadata, workers=1):
         self.sessions = sessions
         self.metadata = metadata
+        self.workers = max(1, int(workers))  # pixel chunks run at once by embed_tile
         self.s2 = ModalitySpec.from_metadata(metadata["s2_frame"])
         self.s1 = ModalitySpec.from_metadata(metadata["s1_frame"]) if "s1_frame" in metadata else None
         fusion = metadata["fusion"]
@@ -171,30 +173,56 @@ class CameoModels:
         return self.sessions[role].run(None, feeds)
 
 
-def load_models(models_dir=None, threads=None, providers=None, verify=True, roles=None, spinning=None):
-    """Load (and by default verify against SHA256SUMS) the CAMEO ONNX models.
+# Per-pixel models (temporal encoders, fusion) are chains of tiny ops on [pixels, <= 12, <= 161]
+# tensors: ONNX Runtime's intra-op threads mostly wait on each other there. They run with one
+# thread each, and the engine runs several pixel chunks at once instead (sessions are
+# thread-safe). Frame models are convolutions over whole tiles and use the intra-op threads.
+PER_PIXEL_ROLES = ("s2_temporal", "s1_temporal", "fusion")
 
-    threads: intra-op threads per session (default: ONNX Runtime's choice); spinning:
-    False stops idle worker threads from busy-waiting (better on a shared CPU; default:
-    off when `threads` is given)."""
+
+def default_workers():
+    """CPU cores this process may use."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def _session_options(threads, spinning):
     import onnxruntime
 
-    models_dir = models_dir or MODELS_DIR
-    roles = roles or list(MODEL_FILES)
     options = onnxruntime.SessionOptions()
     if threads:
         options.intra_op_num_threads = int(threads)
         options.inter_op_num_threads = 1
-    if spinning is None:
-        spinning = not threads
     if not spinning:
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return options
+
+
+def load_models(models_dir=None, threads=None, providers=None, verify=True, roles=None, spinning=None):
+    """Load (and by default verify against SHA256SUMS) the CAMEO ONNX models.
+
+    threads: CPU threads to use (default: all cores this process may use) - the intra-op
+    threads of the frame models and the number of pixel chunks the per-pixel models run
+    at once; spinning: False stops idle worker threads from busy-waiting (better on a
+    shared CPU; default: off when `threads` is given)."""
+    import onnxruntime
+
+    models_dir = models_dir or MODELS_DIR
+    roles = roles or list(MODEL_FILES)
+    if spinning is None:
+        spinning = not threads
     available = onnxruntime.get_available_providers()
     providers = providers or [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in available]
+    on_cpu = providers[0] == "CPUExecutionProvider"
+    workers = int(threads) if threads else default_workers()
     sessions, metadata = {}, {}
     for role in roles:
         name = MODEL_FILES[role]
         path = verified_model_path(name, models_dir) if verify else os.path.join(models_dir, name)
+        per_pixel = role in PER_PIXEL_ROLES and on_cpu
+        options = _session_options(1 if per_pixel else threads, spinning and not per_pixel)
         try:
             session = onnxruntime.InferenceSession(path, options, providers=providers)
         except Exception as error:  # noqa: BLE001 - onnxruntime raises several types
@@ -204,7 +232,7 @@ def load_models(models_dir=None, threads=None, providers=None, verify=True, role
                 "or a folder exported by models/train.") from error
         sessions[role] = session
         metadata[role] = dict(session.get_modelmeta().custom_metadata_map)
-    return CameoModels(sessions, metadata)
+    return CameoModels(sessions, metadata, workers=workers if on_cpu else 1)
 
 
 class _FrameCache:
@@ -227,43 +255,59 @@ class _FrameCache:
             del self.cache[key]
 
 
-def _run_per_pixel(models, role, pixel_feeds, other_feeds, chunk):
-    """Run a per-pixel model over pixel-major feeds [1, P, ...] in chunks of exactly `chunk` pixels.
+def _pixel_rows(frame, start, stop, size):
+    """Rows start:stop of a pixel-major array, zero-padded to exactly `size` rows."""
+    part = frame[start:stop]
+    if stop - start < size:
+        pad = np.zeros((size - (stop - start),) + part.shape[1:], part.dtype)
+        part = np.concatenate([part, pad])
+    return part
 
-    The last chunk is padded, so every call has the same shape whatever the tile size:
-    ONNX Runtime's kernels round differently for other shapes (vector tails), and a
-    pixel's numbers must not depend on the tiling. Returns [1, P, C].
+
+class _DateJob:
+    """Everything the per-pixel models need for one target date; `run` does one pixel chunk.
+
+    Chunks always have exactly `size` pixels (the last one is zero-padded): ONNX Runtime's
+    kernels round differently for other shapes (vector tails), and a pixel's numbers must
+    not depend on the tiling. Chunks are independent, so several run at once.
     """
-    n = next(iter(pixel_feeds.values())).shape[1]
-    out = []
-    for start in range(0, n, chunk):
-        stop = min(start + chunk, n)
-        feeds = dict(other_feeds)
-        for k, v in pixel_feeds.items():
-            part = v[:, start:stop]
-            if stop - start < chunk:
-                pad = [(0, 0), (0, chunk - (stop - start))] + [(0, 0)] * (part.ndim - 2)
-                part = np.pad(part, pad)
-            feeds[k] = np.ascontiguousarray(part)
-        out.append(models.run(role, feeds)[0][:, :stop - start])
-    return np.concatenate(out, axis=1)
 
+    def __init__(self, models, size, idx, offsets, frames2, frames1, present, gap, out, latents):
+        self.models, self.size = models, size
+        self.indices, self.pos = idx
+        self.offsets = offsets[None]                                            # [1, K]
+        self.exists = np.asarray([[1.0 if i >= 0 else 0.0 for i in self.indices]], dtype=np.float32)
+        self.frames2, self.frames1 = frames2, frames1                           # K x [P, F] or None
+        self.present, self.gap = present, gap                                   # [P], [1]
+        self.out, self.latents = out, latents                                   # [E, P], (s2 [L, P], s1 [L, P])
 
-def _temporal(models, role, cache, idx, offsets, chunk):
-    indices, pos = idx
-    query = cache.get(indices[pos])                                            # [P, F]
-    zero = None
-    feats = []
-    for i in indices:
-        if i >= 0:
-            feats.append(cache.get(i))
+    def _temporal(self, role, frames, start, stop):
+        """Latents [1, size, L] of the chunk from the window's frame features."""
+        first = next(f for f in frames if f is not None)
+        features = np.zeros((1, self.size, len(frames), first.shape[1]), np.float32)  # [1, size, K, F]
+        for k, frame in enumerate(frames):
+            if frame is not None:
+                features[0, :stop - start, k] = frame[start:stop]
+        query = np.ascontiguousarray(features[:, :, self.pos])
+        return self.models.run(role, {"query": query, "features": features,
+                                      "frame_exists": self.exists, "offsets": self.offsets})[0]
+
+    def run(self, start):
+        stop = min(start + self.size, self.out.shape[1])
+        z2 = self._temporal("s2_temporal", self.frames2, start, stop)
+        if self.frames1 is not None:
+            z1 = self._temporal("s1_temporal", self.frames1, start, stop)
+            present = _pixel_rows(self.present, start, stop, self.size)[None]
         else:
-            zero = np.zeros_like(query) if zero is None else zero
-            feats.append(zero)
-    stack = np.stack(feats, axis=1)[None]                                      # [1, P, K, F]
-    exists = np.asarray([[1.0 if i >= 0 else 0.0 for i in indices]], dtype=np.float32)
-    return _run_per_pixel(models, role, {"query": query[None], "features": stack},
-                          {"frame_exists": exists, "offsets": offsets[None]}, chunk)  # [1, P, L]
+            z1 = np.zeros((1, self.size, 2 if self.models.s1 is None else self.models.s1.latent_dim), np.float32)
+            present = np.zeros((1, self.size), np.float32)
+        e = self.models.run("fusion", {"s2_latent": z2, "s1_latent": z1, "s1_present": present,
+                                       "s1_gap_days": self.gap})[0]
+        n = stop - start
+        self.out[:, start:stop] = e[0, :n].T
+        if self.latents is not None:
+            self.latents[0][:, start:stop] = z2[0, :n].T
+            self.latents[1][:, start:stop] = z1[0, :n].T
 
 
 def embed_tile(models, s2_values, dates, *, s2_bands, s1_values=None, s1_bands=None, s1_gap_days=None,
@@ -272,7 +316,8 @@ def embed_tile(models, s2_values, dates, *, s2_bands, s1_values=None, s1_bands=N
 
     NaN marks invalid values, including the halo outside the raster. `dates` are the T
     stack dates (datetime.date or ISO strings) in ascending order; `s1_gap_days` [T]
-    the S1-S2 gaps (NaN or None where there is no S1).
+    the S1-S2 gaps (NaN or None where there is no S1). The per-pixel models run on
+    chunks of exactly `max_pixels_per_run` pixels, `models.workers` chunks at once.
     """
     spec2, halo = models.s2, models.halo
     s2_values = np.asarray(s2_values, dtype=np.float32)
@@ -300,38 +345,38 @@ def embed_tile(models, s2_values, dates, *, s2_bands, s1_values=None, s1_bands=N
                 f"{s2_values.shape} (same dates and grid needed).")
         gaps = np.zeros(n_dates, np.float32) if s1_gap_days is None else np.asarray(s1_gap_days, np.float32)
         gaps = np.where(np.isfinite(gaps), gaps, 0.0).astype(np.float32)
-    frames = spec2.frames
+    frames, size = spec2.frames, int(max_pixels_per_run)
     c2 = _FrameCache(models, "s2_frame", spec2, s2_values)
     c1 = _FrameCache(models, "s1_frame", models.s1, s1_values) if use_s1 else None
-    out = np.empty((n_dates, models.embedding_dim, h, w), np.float32)
-    latents = {"s2": [], "s1": []}
-    for t in range(n_dates):
-        check_cancelled(progress)
-        idx = date_window(t, n_dates, frames)
-        offsets = window_offsets(days, idx)
-        first = min(i for i in idx[0] if i >= 0)
-        c2.drop_before(first)
-        z2 = _temporal(models, "s2_temporal", c2, idx, offsets, max_pixels_per_run)
-        if use_s1:
-            c1.drop_before(first)
-            z1 = _temporal(models, "s1_temporal", c1, idx, offsets, max_pixels_per_run)
-            centre = s1_values[t, :, halo:halo + h, halo:halo + w]
-            present = np.all(np.isfinite(centre), axis=0).reshape(1, -1).astype(np.float32)
-            gap = gaps[t:t + 1]
-        else:
-            z1 = np.zeros((1, h * w, 2 if models.s1 is None else models.s1.latent_dim), np.float32)
-            present = np.zeros((1, h * w), np.float32)
-            gap = np.zeros(1, np.float32)
-        e = _run_per_pixel(models, "fusion", {"s2_latent": z2, "s1_latent": z1, "s1_present": present},
-                           {"s1_gap_days": gap}, max_pixels_per_run)[0]        # [P, E]
-        out[t] = e.T.reshape(-1, h, w)
-        if return_latents:
-            latents["s2"].append(z2[0].T.reshape(-1, h, w))
-            latents["s1"].append(z1[0].T.reshape(-1, h, w))
-        if progress is not None:
-            progress.setProgress(100.0 * (t + 1) / n_dates)
+    out = np.empty((n_dates, models.embedding_dim, h * w), np.float32)
     if return_latents:
-        return out, {k: np.stack(v) for k, v in latents.items()}
+        l1 = models.s1.latent_dim if models.s1 is not None else 2
+        latents = (np.empty((n_dates, spec2.latent_dim, h * w), np.float32),
+                   np.empty((n_dates, l1, h * w), np.float32))
+    starts = range(0, h * w, size)
+    with ThreadPoolExecutor(models.workers) as pool:
+        for t in range(n_dates):
+            check_cancelled(progress)
+            idx = date_window(t, n_dates, frames)
+            first = min(i for i in idx[0] if i >= 0)
+            c2.drop_before(first)
+            frames2 = [c2.get(i) if i >= 0 else None for i in idx[0]]
+            frames1, present, gap = None, None, np.zeros(1, np.float32)
+            if use_s1:
+                c1.drop_before(first)
+                frames1 = [c1.get(i) if i >= 0 else None for i in idx[0]]
+                centre = s1_values[t, :, halo:halo + h, halo:halo + w]
+                present = np.all(np.isfinite(centre), axis=0).reshape(-1).astype(np.float32)
+                gap = gaps[t:t + 1]
+            job = _DateJob(models, size, idx, window_offsets(days, idx), frames2, frames1, present, gap,
+                           out[t], (latents[0][t], latents[1][t]) if return_latents else None)
+            for _ in pool.map(job.run, starts):  # re-raises a chunk's error
+                pass
+            if progress is not None:
+                progress.setProgress(100.0 * (t + 1) / n_dates)
+    out = out.reshape(n_dates, -1, h, w)
+    if return_latents:
+        return out, {"s2": latents[0].reshape(n_dates, -1, h, w), "s1": latents[1].reshape(n_dates, -1, h, w)}
     return out
 
 
