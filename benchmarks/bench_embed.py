@@ -6,7 +6,10 @@
 For each size, writes an S2 + S1 stack of size x size px x dates on disk by tiling the
 real Belgian chip (prepared with models.stack), then runs models.embedding.embed_stacks
 in a fresh process (so its peak RSS is its own) and prints one JSON line per size:
-pixel-dates/s over the whole run (reading, embedding, COG and VRT writing) and peak RSS.
+pixel-dates/s over the whole run (reading, embedding, COG and VRT writing), peak RSS,
+and the achieved GFLOP/s (MFLOP per pixel-date counted from the ONNX graphs x pixel-dates/s)
+next to this machine's float32 matrix-multiply rates measured in the same run
+(benchmarks/machine.py: ONNX Runtime, numpy, torch).
 With memory bounded by the tile size, peak RSS stays flat as the raster grows.
 """
 
@@ -22,6 +25,16 @@ import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
+
+from machine import matmul_rates  # noqa: E402  (benchmarks/machine.py)
+
+
+def mflop_per_pixel_date(models_dir):
+    """MFLOP per pixel-date of the dense models, counted from the ONNX graphs."""
+    from models.manifest import MODELS_DIR
+    from models.train.cost import dense_cost_per_pixel_date
+
+    return dense_cost_per_pixel_date(models_dir or MODELS_DIR)["total_mflop"]
 
 
 def prepare_chip(folder):
@@ -77,6 +90,7 @@ def main():
     parser.add_argument("--tile", type=int, default=256)
     parser.add_argument("--threads", type=int, default=0)
     parser.add_argument("--models-dir", default=None)
+    parser.add_argument("--workdir", default=None, help="folder for the temporary stacks (default: the system's)")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--s2", help=argparse.SUPPRESS)
     parser.add_argument("--s1", help=argparse.SUPPRESS)
@@ -84,7 +98,10 @@ def main():
     args = parser.parse_args()
     if args.child:
         return run_one(args)
-    with tempfile.TemporaryDirectory(prefix="cameo-bench-") as folder:
+    machine = matmul_rates()
+    mflop = mflop_per_pixel_date(args.models_dir)
+    print(json.dumps({"machine_matmul_gflops": machine, "mflop_per_pixel_date": round(mflop, 3)}), flush=True)
+    with tempfile.TemporaryDirectory(prefix="cameo-bench-", dir=args.workdir) as folder:
         prepared = prepare_chip(folder)
         for size in args.sizes:
             stacks = build_stacks(folder, prepared, size, args.dates)
@@ -95,6 +112,7 @@ def main():
                 command += ["--models-dir", args.models_dir]
             child = subprocess.run(command, check=True, capture_output=True, text=True)
             figures = json.loads(child.stdout.strip().splitlines()[-1])
+            figures["achieved_gflops"] = round(mflop * figures["pixel_dates_per_s"] / 1e3, 1)
             print(json.dumps({"size": size, "dates": args.dates, "tile": args.tile, **figures}), flush=True)
 
 

@@ -9,7 +9,8 @@ Builds an S2 + S1 stack of size x size px x dates by tiling the real validation 
 - the per-window reference model on `--windows` random pixel-dates,
 and prints pixel-dates/s for both, the speed ratio, the max abs difference at the sampled
 points, MFLOP per pixel-date counted from the graphs, the achieved GFLOP/s and this
-machine's float32 matrix-multiply rate (numpy) measured in the same run.
+machine's float32 matrix-multiply rates (ONNX Runtime, numpy, torch; benchmarks/machine.py)
+measured in the same run.
 """
 
 import argparse
@@ -24,15 +25,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from models.runtime import embed_raster, embed_windows, load_models  # noqa: E402
 
-
-def matmul_gflops(n=2048, repeats=5):
-    a = np.random.default_rng(0).standard_normal((n, n), dtype=np.float32)
-    b = a.T.copy()
-    a @ b
-    start = time.perf_counter()
-    for _ in range(repeats):
-        a @ b
-    return 2 * n ** 3 * repeats / (time.perf_counter() - start) / 1e9
+from machine import matmul_rates  # noqa: E402  (benchmarks/machine.py)
 
 
 def tiled_stack(size, dates, stack_dir="runs/stacks"):
@@ -59,7 +52,7 @@ def main():
     models = load_models(args.models_dir, threads=args.threads)
     v2, v1, dates, b2, b1, gaps = tiled_stack(args.size, args.dates)
     kw = dict(s2_bands=b2, s1_values=v1, s1_bands=b1, s1_gap_days=gaps)
-    gflops_machine = matmul_gflops()
+    machine = matmul_rates()
     start = time.perf_counter()
     dense = embed_raster(models, v2, dates, **kw)
     dense_s = time.perf_counter() - start
@@ -74,7 +67,7 @@ def main():
     result = {"size": args.size, "dates": len(dates), "pixel_dates": n_pd, "dense_seconds": dense_s,
               "dense_pixel_dates_per_s": n_pd / dense_s, "window_pixel_dates_per_s": len(pts) / win_s,
               "speed_ratio": (n_pd / dense_s) / (len(pts) / win_s), "max_abs_diff_dense_vs_window": diff,
-              "machine_matmul_gflops": gflops_machine}
+              "machine_matmul_gflops": machine}
     try:
         from models.train.cost import dense_cost_per_pixel_date
         from models.manifest import MODELS_DIR
