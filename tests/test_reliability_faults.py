@@ -140,21 +140,50 @@ print("FINISHED", flush=True)
 """
 
 
-def _run_and_kill(args):
-    """Start the job in a real Python process, SIGKILL it mid-run (while its files are open)."""
+def _start_and_hold(args):
+    """Start the job in a real Python process and wait until it holds mid-run (files open)."""
     env = dict(os.environ, PYTHONPATH=REPO)
     process = subprocess.Popen([sys.executable, "-c", KILL_SCRIPT, json.dumps(args)], cwd=REPO, env=env,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        line = process.stdout.readline()
-        assert line.strip() == "MID-RUN", line + process.stderr.read()
+    line = process.stdout.readline()
+    if line.strip() != "MID-RUN":
+        _kill(process)
+        raise AssertionError(line + process.stderr.read())
+    return process
+
+
+def _kill(process):
+    if process.poll() is None:
         os.kill(process.pid, signal.SIGKILL)
-        process.wait(timeout=30)
-    finally:
-        if process.poll() is None:
-            os.kill(process.pid, signal.SIGKILL)
-            process.wait()
-    assert process.returncode == -signal.SIGKILL
+    process.wait(timeout=30)
+    return process.returncode
+
+
+def _run_and_kill(args):
+    """Start the job in a real Python process, SIGKILL it mid-run (while its files are open)."""
+    assert _kill(_start_and_hold(args)) == -signal.SIGKILL
+
+
+def _age_hidden_items(folder, seconds=3600):
+    """Date the hidden work files back, as if the killed run had been hours ago."""
+    old = time.time() - seconds
+    for root, dirs, files in os.walk(folder):
+        for name in dirs + files:
+            os.utime(os.path.join(root, name), (old, old))
+
+
+class Messages:
+    def __init__(self):
+        self.lines = []
+
+    def setProgress(self, percent):  # noqa: N802 - QgsProcessingFeedback's names
+        pass
+
+    def pushInfo(self, message):  # noqa: N802
+        self.lines.append(message)
+
+    def isCanceled(self):  # noqa: N802
+        return False
 
 
 def test_sigkill_during_preparestack_leaves_no_finished_looking_file(inputs, tmp_path):
@@ -165,10 +194,17 @@ def test_sigkill_during_preparestack_leaves_no_finished_looking_file(inputs, tmp
     _run_and_kill({"job": "prepare", "s2": inputs["s2"], "s1": inputs["s1"], "out": str(out), "limit": 7})
     left = listing(out)
     assert finished_looking(out) == []
-    assert any(name.startswith(".s2_stack.tmp-") for name in left), left  # killed while writing
-    result = prepare_stack(inputs["s2"], str(out), s1=inputs["s1"])  # the rerun into the same folder
+    leftovers = sorted(name for name in left if ".tmp-" in name)
+    assert any(name.startswith(".s2_stack.tmp-") for name in leftovers), left  # killed while writing
+    _age_hidden_items(out)
+    messages = Messages()
+    result = prepare_stack(inputs["s2"], str(out), s1=inputs["s1"], progress=messages)  # the rerun, same folder
     assert read_stack(result["S2_STACK"]).dates == DATES
     assert tree_digest(inputs["root"]) == before
+    # the killed run's temporary files are gone, and the user was told which
+    assert listing(out) == ["dates.csv", "s1_stack.tif", "s2_stack.tif"]
+    assert any(f"{len(leftovers)} unfinished item(s)" in line and all(n in line for n in leftovers)
+               for line in messages.lines), messages.lines
 
 
 def test_sigkill_during_embed_leaves_no_finished_looking_file(inputs, tiny_models_dir, tmp_path):
@@ -182,10 +218,42 @@ def test_sigkill_during_embed_leaves_no_finished_looking_file(inputs, tiny_model
     left = listing(out)
     assert finished_looking(out) == []
     assert any(name.startswith(".cameo-partial-") for name in left), left
+    _age_hidden_items(out)
+    messages = Messages()
     run = embed_stacks(stacks["S2_STACK"], str(out), s1_path=stacks["S1_STACK"], tile_size=32, threads=1,
-                       models_dir=str(tiny_models_dir))
+                       models_dir=str(tiny_models_dir), progress=messages)
     assert len(run.files) == 4 and np.isfinite(_floats(run.index_path)).mean() > 0.9
     assert tree_digest(inputs["root"]) == before
+    assert not any(name.startswith(".") for name in listing(out)), listing(out)  # the staging folder swept
+    assert any("1 unfinished item(s)" in line and ".cameo-partial-" in line for line in messages.lines)
+
+
+def test_a_live_runs_work_files_are_never_swept(inputs, tiny_models_dir, tmp_path):
+    """Two runs into one folder: the second may sweep only what dead runs left, however old."""
+    from models.embedding.job import embed_stacks
+    from models.stack import prepare_stack
+
+    stacks = inputs["stacks"]
+    out = tmp_path / "out"
+    holders = [_start_and_hold({"job": "embed", "s2": stacks["S2_STACK"], "s1": stacks["S1_STACK"],
+                                "out": str(out), "models": str(tiny_models_dir), "limit": 9}),
+               _start_and_hold({"job": "prepare", "s2": inputs["s2"], "s1": inputs["s1"], "out": str(out),
+                                "limit": 7})]
+    try:
+        live = sorted(name for name in listing(out) if name.startswith("."))
+        assert any(n.startswith(".cameo-partial-") for n in live) and any(".tmp-" in n for n in live), live
+        _age_hidden_items(out)  # old, but still locked by their live processes
+        embed_stacks(stacks["S2_STACK"], str(tmp_path / "other"), tile_size=32, threads=1,
+                     models_dir=str(tiny_models_dir))  # another folder: not touched either way
+        prepare_stack(inputs["s2"], str(out), progress=Messages())
+        messages = Messages()
+        embed_stacks(stacks["S2_STACK"], str(out / "emb"), tile_size=32, threads=1,
+                     models_dir=str(tiny_models_dir), progress=messages)
+        assert all(name in listing(out) for name in live), (live, listing(out))
+        assert not any("unfinished" in line for line in messages.lines)
+    finally:
+        for holder in holders:
+            _kill(holder)
 
 
 # ----------------------------------------------------------------------------- two runs at once

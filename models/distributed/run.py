@@ -218,6 +218,9 @@ def embed_distributed(s2_path, output_folder, *, s1_path=None, bounds=None, tile
         writer = EmbeddingWriter(output_folder, s2.dates, feature_names, s2.crs,
                                  rasterio.windows.transform(window, s2.transform),
                                  int(window.width), int(window.height), tags)
+        if writer.swept:
+            info(f"Removed {len(writer.swept)} unfinished staging folder(s) of earlier runs that were killed: "
+                 f"{', '.join(writer.swept)}")
 
         def put(tile, array):
             write_started = time.perf_counter()

@@ -18,6 +18,7 @@ from rasterio.windows import Window, from_bounds
 
 from ..errors import CameoInputError
 from ..progress import NullProgress, check_cancelled
+from ..staging import report_swept
 from ..writeguard import WriteGuard
 from ..runtime import date_window, embed_tile, load_models
 from ..stack import read_stack_info
@@ -184,6 +185,7 @@ def _embed(s2, s1, window, output_folder, tile_size, threads, providers, models_
     writer = EmbeddingWriter(output_folder, s2.dates, models.output_names, s2.crs,
                              rasterio.windows.transform(window, s2.transform),
                              int(window.width), int(window.height), tags)
+    report_swept(progress, writer.swept)
     started = time.perf_counter()
     done_pixels = 0
     observed = 0

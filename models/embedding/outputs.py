@@ -2,7 +2,8 @@
 
 Everything is written into a hidden staging folder inside the output folder and moved
 into place only when the whole run succeeded, the VRT last: a cancelled, failed or
-killed run leaves no file that looks like a finished output.
+killed run leaves no file that looks like a finished output. A killed run's staging
+folder is removed by the next run into the same folder (models.staging).
 """
 
 import glob
@@ -17,6 +18,7 @@ import rasterio.shutil
 from rasterio.windows import Window
 
 from ..errors import CameoInputError
+from ..staging import lock_staging_folder, sweep_abandoned
 
 INDEX_NAME = "embeddings.vrt"
 STAGING_PREFIX = ".cameo-partial-"
@@ -65,7 +67,9 @@ class EmbeddingWriter:
         self.crs, self.transform = crs, transform
         self.width, self.height = width, height
         self.tags = dict(tags)
+        self.swept = sweep_abandoned(folder, folder_prefix=STAGING_PREFIX)  # of runs that were killed
         self.staging = tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=folder)
+        self._lock = lock_staging_folder(self.staging)
         self._datasets = []
         try:
             for date in self.dates:
@@ -109,6 +113,7 @@ class EmbeddingWriter:
             for name in names + [self.INDEX_NAME]:  # the index last: it marks a complete run
                 os.replace(os.path.join(self.staging, name), os.path.join(self.folder, name))
             shutil.rmtree(self.staging, ignore_errors=True)
+            self._lock.release()
         except BaseException:
             self.abort()
             raise
@@ -118,6 +123,7 @@ class EmbeddingWriter:
         """Remove everything this run wrote."""
         self.close()
         shutil.rmtree(self.staging, ignore_errors=True)
+        self._lock.release()
 
     def close(self):
         """Flush and close the per-date files (publish and abort do it too)."""

@@ -18,6 +18,7 @@ from rasterio.crs import CRS
 from rasterio.windows import Window
 
 from ..errors import CameoInputError
+from ..staging import StagingLock
 
 FORMAT_VERSION = "1"
 S2_BANDS = ("B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B11", "B12")
@@ -52,6 +53,10 @@ def format_gap(gap):
     if gap is None or (isinstance(gap, float) and math.isnan(gap)):
         return "nan"
     return str(int(gap))
+
+
+# Names of temporary_path's files, for sweeping those of runs that died (models.staging).
+STAGED_FILES = ".*.tmp-*"
 
 
 def temporary_path(path):
@@ -89,6 +94,7 @@ class StackWriter:
             crs=crs, transform=transform,
         )
         self._dataset = rasterio.open(self.tmp_path, "w", **profile)
+        self._lock = StagingLock(self.tmp_path)  # tells later runs this file is not abandoned
         self._closed = False
         try:
             for t, date in enumerate(self.dates):
@@ -127,6 +133,7 @@ class StackWriter:
         if not self._closed:
             self.finish()
         os.replace(self.tmp_path, self.path)
+        self._lock.release()
 
     def abort(self):
         if not self._closed:
@@ -136,6 +143,7 @@ class StackWriter:
                 pass
             self._closed = True
         remove_quietly(self.tmp_path)
+        self._lock.release()
 
     def __enter__(self):
         return self

@@ -28,7 +28,9 @@ from rasterio.windows import Window
 from ..errors import CameoInputError
 from ..progress import NullProgress, check_cancelled
 from ..writeguard import WriteGuard
-from .format import GDAL_CACHE_BYTES, S1_BANDS, S2_BANDS, StackWriter, format_gap, remove_quietly, temporary_path
+from ..staging import report_swept, sweep_abandoned
+from .format import (GDAL_CACHE_BYTES, S1_BANDS, S2_BANDS, STAGED_FILES, StackWriter, format_gap, remove_quietly,
+                     temporary_path)
 from .defaults import (
     BASELINE_04_START,
     BASELINE_OFFSET_DN,
@@ -616,6 +618,7 @@ def prepare_stack(
             if created:
                 os.rmdir(output_folder)
             raise CameoInputError(f"The output folder '{output_folder}' is not writable. Choose a folder you can write to.")
+        report_swept(progress, sweep_abandoned(output_folder, file_pattern=STAGED_FILES))
         s2_path = os.path.join(output_folder, S2_FILE)
         s1_path = os.path.join(output_folder, S1_FILE) if s1_paths else None
         dates_path = os.path.join(output_folder, DATES_FILE)
