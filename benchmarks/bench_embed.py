@@ -69,6 +69,19 @@ def build_stacks(folder, prepared, size, n_dates):
     return paths
 
 
+def peak_rss_mb():
+    """This process's own peak resident memory (VmHWM) in MB.
+
+    Not getrusage's ru_maxrss: Linux carries the parent's resident size at fork into the
+    child's ru_maxrss across exec, so a child of a parent that has just built a large
+    stack would report the parent's memory, not its own."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return round(int(line.split()[1]) / 1024)
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)  # not Linux
+
+
 def run_one(args):
     """In the child process: one embedding run, its figures as JSON on stdout."""
     from models.embedding.job import embed_stacks
@@ -79,7 +92,7 @@ def run_one(args):
     seconds = time.perf_counter() - started
     print(json.dumps({"pixel_dates": run.pixel_dates, "seconds": round(seconds, 2),
                       "pixel_dates_per_s": round(run.pixel_dates / seconds),
-                      "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+                      "peak_rss_mb": peak_rss_mb(), "ru_maxrss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
                       "providers": run.providers}))
 
 
