@@ -19,6 +19,14 @@ from models.stack import read_stack
 FEATURES = [f"F0{i}" for i in range(1, 8)]
 
 
+class LogLines(NullProgress):
+    def __init__(self):
+        self.lines = []
+
+    def pushInfo(self, message):  # noqa: N802 - QgsProcessingFeedback's name
+        self.lines.append(message)
+
+
 @pytest.fixture(scope="module")
 def crop(belgian_stacks):
     """Bounds of a 40 x 36 px part of the chip: its halo is real data, not the raster edge."""
@@ -99,9 +107,13 @@ def test_thread_count_does_not_change_a_single_number(reference_run, belgian_sta
                                                       threads, tmp_path):
     """Pixel chunks run concurrently (one per thread); each chunk's numbers are its own."""
     bounds, _ = crop
+    log = LogLines()
     run = embed_stacks(belgian_stacks["S2_STACK"], str(tmp_path / "out"), s1_path=belgian_stacks["S1_STACK"],
-                       bounds=bounds, tile_size=45, threads=threads, models_dir=str(tiny_models_dir))
+                       bounds=bounds, tile_size=45, threads=threads, models_dir=str(tiny_models_dir),
+                       progress=log)
     assert np.array_equal(read_all(run.index_path), read_all(reference_run.index_path), equal_nan=True)
+    assert log.lines[0].endswith(f"ONNX Runtime providers: CPUExecutionProvider; threads: {threads}")
+    assert log.lines[-1].startswith("Tile 1/1: ")  # 1,440 px: two 1024-pixel chunks at once and log.lines[-1].endswith(" pixel-dates/s so far")
 
 
 def test_outputs_are_cogs_with_names_dates_and_model_version(reference_run, belgian_stacks, crop):

@@ -170,7 +170,8 @@ def _embed(s2, s1, window, output_folder, tile_size, threads, providers, models_
     if s1 is not None:
         models.s1.check_bands(s1.bands, "Sentinel-1 stack")
     progress.pushInfo(f"Model {models.name} {models.version}; ONNX Runtime providers: "
-                      f"{', '.join(providers)}; threads: {threads or 'default'}")
+                      f"{', '.join(providers)}; threads: {models.workers}"
+                      f"{'' if threads else ' (all cores)'}")
 
     tiles = tile_grid(window, int(tile_size))
     n_dates = len(s2.dates)
