@@ -403,41 +403,54 @@ def embed_windows(models, s2_values, dates, points, **kw):
     return models.run("window_reference", window_feeds(models, s2_values, dates, points, **kw))[0]
 
 
+def _window(values, spec, indices, y, x, halo):
+    """Model input [K, C+1, 2h+1, 2h+1] of the window at raster pixel (y, x) over frames
+    `indices` (-1 = padding, all zeros): cut from the raw raster [T, C, H, W] (NaN, i.e.
+    invalid, outside it) and preprocessed - only the window, never the whole raster."""
+    n_bands, height, width = values.shape[1:]
+    size = 2 * halo + 1
+    out = np.zeros((len(indices), n_bands + 1, size, size), np.float32)
+    present = [k for k, i in enumerate(indices) if i >= 0]
+    if not present:
+        return out
+    raw = np.full((len(present), n_bands, size, size), np.nan, np.float32)
+    top, left = y - halo, x - halo
+    r0, r1 = max(top, 0), min(top + size, height)
+    c0, c1 = max(left, 0), min(left + size, width)
+    if r1 > r0 and c1 > c0:
+        raw[:, :, r0 - top:r1 - top, c0 - left:c1 - left] = values[:, :, r0:r1, c0:c1][[indices[k] for k in present]]
+    out[present] = preprocess(raw, spec)
+    return out
+
+
 def window_feeds(models, s2_values, dates, points, *, s2_bands, s1_values=None, s1_bands=None,
                  s1_gap_days=None):
     """The inputs of the window-reference model for points (t, y, x) of a raster."""
     spec2, spec1 = models.s2, models.s1
     spec2.check_bands(s2_bands, "Sentinel-2 stack")
     halo, frames = models.halo, spec2.frames
+    s2_values = np.asarray(s2_values, np.float32)
     n_dates = s2_values.shape[0]
     days = _day_numbers(dates)
-    p2 = preprocess(_pad(s2_values, halo), spec2)                       # [T, C+1, H+2h, W+2h]
     if s1_values is not None:
         spec1.check_bands(s1_bands, "Sentinel-1 stack")
         s1_raw = np.asarray(s1_values, np.float32)
-        p1 = preprocess(_pad(s1_raw, halo), spec1)
         gaps = np.zeros(n_dates, np.float32) if s1_gap_days is None else np.asarray(s1_gap_days, np.float32)
         gaps = np.where(np.isfinite(gaps), gaps, 0.0)
-    else:
-        p1 = None
     size = 2 * halo + 1
     feeds = {k: [] for k in ("s2_window", "s2_frame_exists", "offsets", "target_index", "s1_window",
                              "s1_frame_exists", "s1_gap_days", "s1_present")}
-    n1 = spec1.bands.__len__() + 1 if spec1 is not None else 3
+    n1 = len(spec1.bands) + 1 if spec1 is not None else 3
     for t, y, x in points:
         idx = date_window(t, n_dates, frames)
         indices, pos = idx
         exists = np.asarray([1.0 if i >= 0 else 0.0 for i in indices], np.float32)
-        w2 = np.stack([p2[i, :, y:y + size, x:x + size] if i >= 0 else np.zeros((p2.shape[1], size, size), np.float32)
-                       for i in indices])
-        feeds["s2_window"].append(w2)
+        feeds["s2_window"].append(_window(s2_values, spec2, indices, y, x, halo))
         feeds["s2_frame_exists"].append(exists)
         feeds["offsets"].append(window_offsets(days, idx))
         feeds["target_index"].append(pos)
-        if p1 is not None:
-            w1 = np.stack([p1[i, :, y:y + size, x:x + size] if i >= 0 else np.zeros((n1, size, size), np.float32)
-                           for i in indices])
-            feeds["s1_window"].append(w1)
+        if s1_values is not None:
+            feeds["s1_window"].append(_window(s1_raw, spec1, indices, y, x, halo))
             feeds["s1_frame_exists"].append(exists)
             feeds["s1_gap_days"].append(gaps[t])
             feeds["s1_present"].append(float(np.all(np.isfinite(s1_raw[t, :, y, x]))))
