@@ -4,7 +4,7 @@ Builds, in --workdir, one Sentinel-2 GeoTIFF pair per date (10 m: B02 B03 B04 B0
 20 m: B05 B06 B07 B8A B11 B12 SCL) of --size x --size pixels at 10 m, each tile a copy of
 the Belgian chip's data of that date, plus one Sentinel-1 VV/VH GeoTIFF (20 m, dB) per
 acquisition in the period. Then runs the command line `python -m models.stack` on them
-as a child process and reports wall time, peak RSS of the child (getrusage) and
+as a child process and reports wall time, peak RSS of the child (its own VmHWM) and
 throughput. Inputs are written uncompressed and tiled; the outputs follow the stack
 format (DEFLATE). Memory must not depend on --size (blocks of --block-size pixels).
 
@@ -32,6 +32,7 @@ import resource
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 
 import numpy as np
@@ -122,6 +123,30 @@ def _du(path):
     return sum(os.path.getsize(os.path.join(d, f)) for d, _, files in os.walk(path) for f in files)
 
 
+def run_with_peak_rss(command):
+    """Run `command`; returns (CompletedProcess-like, the child's own peak RSS in MB).
+
+    The peak is the child's VmHWM, read from /proc while it runs (it only grows). Not
+    getrusage's ru_maxrss: Linux carries this parent's resident memory at fork into the
+    child's figure across exec, and this parent has just built the inputs."""
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        child = subprocess.Popen(command, cwd=REPO, stdout=out, stderr=err, text=True)
+        peak_kb = 0
+        while child.poll() is None:
+            try:
+                with open(f"/proc/{child.pid}/status") as status:
+                    for line in status:
+                        if line.startswith("VmHWM:"):
+                            peak_kb = max(peak_kb, int(line.split()[1]))
+            except (FileNotFoundError, ProcessLookupError, ValueError):
+                pass
+            time.sleep(0.05)
+        out.seek(0)
+        err.seek(0)
+        done = subprocess.CompletedProcess(command, child.returncode, out.read(), err.read())
+    return done, round(peak_kb / 1024.0, 1)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--size", type=int, default=2048, help="raster side in 10 m pixels")
@@ -149,7 +174,7 @@ def main():
         command += ["--s1", *s1]
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t1 = time.time()
-    done = subprocess.run(command, cwd=REPO, capture_output=True, text=True)
+    done, peak_mb = run_with_peak_rss(command)
     wall = time.time() - t1
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if done.returncode != 0:
@@ -162,7 +187,7 @@ def main():
         "block_size": args.block_size, "input_build_s": round(built, 1),
         "prepare_wall_s": round(wall, 1),
         "prepare_cpu_s": round((after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime), 1),
-        "peak_rss_mb": round(after.ru_maxrss / 1024.0, 1),
+        "peak_rss_mb": peak_mb, "ru_maxrss_mb": round(after.ru_maxrss / 1024.0, 1),
         "input_mb": round(_du(inputs) / 1e6, 1), "output_mb": round(_du(output) / 1e6, 1),
         "output_uncompressed_mb": round(pixels * kept * (10 + (0 if args.no_s1 else 2)) * 4 / 1e6, 1),
         "pixel_dates_per_s": round(pixels * kept / wall),
