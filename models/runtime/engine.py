@@ -255,9 +255,9 @@ class _FrameCache:
             del self.cache[key]
 
 
-def _pixel_rows(frame, start, stop, size):
+def _pixel_rows(array, start, stop, size):
     """Rows start:stop of a pixel-major array, zero-padded to exactly `size` rows."""
-    part = frame[start:stop]
+    part = array[start:stop]
     if stop - start < size:
         pad = np.zeros((size - (stop - start),) + part.shape[1:], part.dtype)
         part = np.concatenate([part, pad])
