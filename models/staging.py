@@ -98,8 +98,10 @@ def sweep_abandoned(folder, folder_prefix=None, file_pattern=None):
     return removed
 
 
-def report_swept(progress, names):
-    """Tell the user which leftovers were removed (they may wonder where disk space went)."""
-    if names and progress is not None:
-        progress.pushInfo(f"Removed {len(names)} unfinished item(s) left in the output folder by earlier runs "
-                          f"that ended before finishing: {', '.join(sorted(names))}")
+def report_swept(say, names):
+    """Tell the user which leftovers were removed (they may wonder where disk space went).
+
+    say: a one-argument callable (QgsProcessingFeedback.pushInfo, print, a logger)."""
+    if names:
+        say(f"Removed {len(names)} unfinished item(s) left in the output folder by earlier runs "
+            f"that ended before finishing: {', '.join(sorted(names))}")

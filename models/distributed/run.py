@@ -26,8 +26,9 @@ from ..embedding.outputs import EmbeddingWriter, check_output_folder
 from ..embedding.tiles import tile_grid
 from ..errors import CameoInputError
 from ..manifest import MODELS_DIR, read_manifest
-from ..runtime import MODEL_FILES, load_models
+from ..runtime import MODEL_FILES, default_workers, load_models
 from ..stack import read_stack_info
+from ..staging import report_swept
 from .errors import DistributedRunError
 from .store import TileStore, load_tile, tile_file_name
 from .worker import IgnoreInterrupt, TileJob, compute_tile
@@ -218,9 +219,7 @@ def embed_distributed(s2_path, output_folder, *, s1_path=None, bounds=None, tile
         writer = EmbeddingWriter(output_folder, s2.dates, feature_names, s2.crs,
                                  rasterio.windows.transform(window, s2.transform),
                                  int(window.width), int(window.height), tags)
-        if writer.swept:
-            info(f"Removed {len(writer.swept)} unfinished staging folder(s) of earlier runs that were killed: "
-                 f"{', '.join(writer.swept)}")
+        report_swept(info, writer.swept)
 
         def put(tile, array):
             write_started = time.perf_counter()
@@ -241,7 +240,7 @@ def embed_distributed(s2_path, output_folder, *, s1_path=None, bounds=None, tile
         if resume:
             info(f"Resuming: {run.reused} of {len(tiles)} tiles already done, {len(todo)} to compute.")
         if todo:
-            workers = workers or os.cpu_count() or 1
+            workers = workers or default_workers()
             client, cluster = _connect(scheduler, int(workers), int(threads_per_worker), quiet)
             if scheduler:
                 _check_workers_see(client, [s2.path] + ([s1.path] if s1 else []), store.path)

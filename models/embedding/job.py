@@ -186,15 +186,15 @@ def _embed(s2, s1, window, output_folder, tile_size, threads, providers, models_
     writer = EmbeddingWriter(output_folder, s2.dates, models.output_names, s2.crs,
                              rasterio.windows.transform(window, s2.transform),
                              int(window.width), int(window.height), tags)
-    report_swept(progress, writer.swept)
+    report_swept(progress.pushInfo, writer.swept)
     started = time.perf_counter()
     done_pixels = 0
     observed = 0
     total_pixels = sum(tile.pixels for tile in tiles)
     # GDAL's block cache otherwise grows to 5 % of RAM with the dirty blocks of the T output
     # files; bounded, peak memory depends on the tile size, not on the raster size.
-    with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_BYTES):
-        guard = WriteGuard(output_folder).start()
+    # The guard turns a failed write (a full disk) into one clear CameoInputError on the way out.
+    with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_BYTES), WriteGuard(output_folder) as guard:
         try:
             with rasterio.open(s2.path) as s2_data, (rasterio.open(s1.path) if s1 else contextlib.nullcontext()) as s1_data:
                 for number, tile in enumerate(tiles, start=1):
@@ -219,14 +219,9 @@ def _embed(s2, s1, window, output_folder, tile_size, threads, providers, models_
             writer.close()  # flush the raw files now, so a failed write shows before publishing
             guard.check()  # GDAL reports a full disk without raising: publish no truncated file
             files, index_path = writer.publish()
-        except BaseException as error:
+        except BaseException:
             writer.abort()
-            better = guard.converted(error)
-            if better is not None:
-                raise better from error
             raise
-        finally:
-            guard.stop()
     seconds = time.perf_counter() - started
     return EmbeddingRun(index_path, files, list(s2.dates), total_pixels * n_dates, seconds, providers)
 

@@ -16,6 +16,7 @@ import numpy as np
 
 from ..errors import CameoInputError
 from ..manifest import MODELS_DIR, verified_model_path
+from ..runtime.engine import session_options
 
 GPP_MODEL_FILE = "cameo_gpp.onnx"
 CHUNK = 1024
@@ -54,11 +55,7 @@ def load_gpp_model(path=None, threads=None, verify=True):
         path = verified_model_path(GPP_MODEL_FILE, MODELS_DIR) if verify else os.path.join(MODELS_DIR, GPP_MODEL_FILE)
     elif not os.path.isfile(path):
         raise CameoInputError(f"GPP model {path} does not exist.")
-    options = onnxruntime.SessionOptions()
-    if threads:
-        options.intra_op_num_threads = int(threads)
-        options.inter_op_num_threads = 1
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    options = session_options(threads, spinning=not threads)
     try:
         session = onnxruntime.InferenceSession(path, options, providers=["CPUExecutionProvider"])
     except Exception as error:  # onnxruntime raises its own Fail/InvalidProtobuf types

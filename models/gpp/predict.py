@@ -259,7 +259,7 @@ def predict_gpp(embeddings_path, output_folder, *, model_path=None, points=None,
             "CAMEO_MODEL_NAME": info.model_name, "CAMEO_MODEL_VERSION": info.model_version,
             "CAMEO_UNITS": UNITS, "CAMEO_EMBEDDINGS": os.path.basename(embeddings_path)}
     writer = GPPWriter(output_folder, info.dates, info.crs, info.transform, info.width, info.height, tags)
-    report_swept(progress, writer.swept)
+    report_swept(progress.pushInfo, writer.swept)
     wanted = {}
     for fid, cells in locations:
         for rc in cells:

@@ -14,7 +14,9 @@ The issue-5 engine adds tiling and I/O around `embed_tile`, which takes one tile
 """
 
 from .engine import (CameoModels, ModalitySpec, MODEL_FILES, date_window, embed_raster, embed_tile,
-                     embed_windows, load_models, preprocess, window_feeds)
+                     default_workers, embed_windows, load_models, preprocess, session_options,
+                     window_feeds)
 
 __all__ = ["CameoModels", "ModalitySpec", "MODEL_FILES", "date_window", "embed_raster", "embed_tile",
-           "embed_windows", "load_models", "preprocess", "window_feeds"]
+           "default_workers", "embed_windows", "load_models", "preprocess", "session_options",
+           "window_feeds"]

@@ -188,7 +188,9 @@ def default_workers():
         return max(1, os.cpu_count() or 1)
 
 
-def _session_options(threads, spinning):
+def session_options(threads, spinning):
+    """ONNX Runtime options: `threads` intra-op threads (None: its default), no busy-waiting
+    unless `spinning`."""
     import onnxruntime
 
     options = onnxruntime.SessionOptions()
@@ -222,7 +224,7 @@ def load_models(models_dir=None, threads=None, providers=None, verify=True, role
         name = MODEL_FILES[role]
         path = verified_model_path(name, models_dir) if verify else os.path.join(models_dir, name)
         per_pixel = role in PER_PIXEL_ROLES and on_cpu
-        options = _session_options(1 if per_pixel else threads, spinning and not per_pixel)
+        options = session_options(1 if per_pixel else threads, spinning and not per_pixel)
         try:
             session = onnxruntime.InferenceSession(path, options, providers=providers)
         except Exception as error:  # noqa: BLE001 - onnxruntime raises several types

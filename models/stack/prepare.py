@@ -618,111 +618,107 @@ def prepare_stack(
             if created:
                 os.rmdir(output_folder)
             raise CameoInputError(f"The output folder '{output_folder}' is not writable. Choose a folder you can write to.")
-        report_swept(progress, sweep_abandoned(output_folder, file_pattern=STAGED_FILES))
+        report_swept(progress.pushInfo, sweep_abandoned(output_folder, file_pattern=STAGED_FILES))
         s2_path = os.path.join(output_folder, S2_FILE)
         s1_path = os.path.join(output_folder, S1_FILE) if s1_paths else None
         dates_path = os.path.join(output_folder, DATES_FILE)
         writers = []
         dates_tmp = temporary_path(dates_path)
-        guard = WriteGuard(output_folder).start()
         valid_pixels = 0
-        try:
-            s2_writer = StackWriter(s2_path, dates, S2_BANDS, grid.crs, grid.transform, grid.width, grid.height, "S2")
-            writers.append(s2_writer)
-            s1_writer = None
-            if s1_paths:
-                s1_writer = StackWriter(s1_path, dates, S1_BANDS, grid.crs, grid.transform, grid.width,
-                                        grid.height, "S1")
-                writers.append(s1_writer)
-            for window in windows:
-                transform = rasterio.windows.transform(window, grid.transform)
-                s1_cache = {}
-                for t, date in enumerate(dates):
-                    check_cancelled(progress)
-                    valid = masker.valid(pool, date, grid, transform, window.width, window.height)
-                    arrays = []
-                    for band in S2_BANDS:
-                        dn_offset, scale, extra, _rule = scaling[(date, band)]
-                        data = read_onto(
-                            pool, s2_table[date][band], grid.crs, transform, window.width, window.height,
-                            resampling, convert=_linear(dn_offset, scale, extra),
-                        )
-                        valid &= np.isfinite(data)
-                        arrays.append(data)
-                    valid_pixels += int(valid.sum())
-                    for c, data in enumerate(arrays):
-                        data[~valid] = np.nan
-                        s2_writer.write(t, c, data, window)
-                    done += 1
-                    progress.setProgress(100.0 * done / work)
-                    if s1_writer is not None:
-                        vv, vh = _s1_block(pool, s1_table, s1_dates, matches[t][0], s1_smoothing,
-                                           s1_units_by_path, grid, transform, window, s1_cache)
-                        s1_writer.write(t, 0, vv, window)
-                        s1_writer.write(t, 1, vh, window)
+        # The guard turns a failed write (a full disk) into one clear CameoInputError on the way out.
+        with WriteGuard(output_folder) as guard:
+            try:
+                s2_writer = StackWriter(s2_path, dates, S2_BANDS, grid.crs, grid.transform, grid.width, grid.height, "S2")
+                writers.append(s2_writer)
+                s1_writer = None
+                if s1_paths:
+                    s1_writer = StackWriter(s1_path, dates, S1_BANDS, grid.crs, grid.transform, grid.width,
+                                            grid.height, "S1")
+                    writers.append(s1_writer)
+                for window in windows:
+                    transform = rasterio.windows.transform(window, grid.transform)
+                    s1_cache = {}
+                    for t, date in enumerate(dates):
+                        check_cancelled(progress)
+                        valid = masker.valid(pool, date, grid, transform, window.width, window.height)
+                        arrays = []
+                        for band in S2_BANDS:
+                            dn_offset, scale, extra, _rule = scaling[(date, band)]
+                            data = read_onto(
+                                pool, s2_table[date][band], grid.crs, transform, window.width, window.height,
+                                resampling, convert=_linear(dn_offset, scale, extra),
+                            )
+                            valid &= np.isfinite(data)
+                            arrays.append(data)
+                        valid_pixels += int(valid.sum())
+                        for c, data in enumerate(arrays):
+                            data[~valid] = np.nan
+                            s2_writer.write(t, c, data, window)
                         done += 1
                         progress.setProgress(100.0 * done / work)
+                        if s1_writer is not None:
+                            vv, vh = _s1_block(pool, s1_table, s1_dates, matches[t][0], s1_smoothing,
+                                               s1_units_by_path, grid, transform, window, s1_cache)
+                            s1_writer.write(t, 0, vv, window)
+                            s1_writer.write(t, 1, vh, window)
+                            done += 1
+                            progress.setProgress(100.0 * done / work)
 
-            if valid_pixels == 0:
-                raise CameoInputError(
-                    f"No Sentinel-2 pixel of the {len(dates)} kept date(s) has data: every value is no data, NaN or "
-                    f"infinite (e.g. in '{s2_table[dates[0]][S2_BANDS[0]].label}'). Give Sentinel-2 files that hold "
-                    "reflectance, and check their no-data value.")
-            dates_text = ",".join(d.isoformat() for d in dates)
-            s2_writer.update_tags(
-                CAMEO_UNITS="reflectance",
-                CAMEO_SCALING=("reflectance = (DN + BOA_ADD_OFFSET) / 10000; BOA_ADD_OFFSET per date in "
-                               "CAMEO_BOA_ADD_OFFSET (-1000 for processing baseline >= 04.00, i.e. products "
-                               "from 2022-01-25, unless harmonised); not clipped"),
-                CAMEO_BOA_ADD_OFFSET=",".join(f"{o:g}" for o in boa_by_date),
-                CAMEO_MASK=masker.describe(),
-                CAMEO_VALID_FRACTION=",".join(f"{f:.6f}" for f in valid_fraction),
-                CAMEO_MIN_VALID_FRACTION=f"{min_valid_fraction:g}",
-                CAMEO_RESAMPLING=f"{resampling} for 20 m bands, nearest for masks",
-            )
-            s1_dates_matched = [s1_dates[m[0]] if m[0] is not None else None for m in matches]
-            gaps = [m[1] for m in matches]
-            if s1_writer is not None:
-                s1_writer.update_tags(
-                    CAMEO_UNITS="dB",
-                    CAMEO_SCALING=("backscatter in dB = 10 log10(linear power); inputs in "
-                                   + ", ".join(sorted(set(s1_units_by_path.values())))
-                                   + "; bilinear resampling in linear power; not clipped or scaled"),
-                    CAMEO_MASK=(f"NaN where VV or VH has no data, or no Sentinel-1 acquisition within "
-                                f"{max_s1_gap_days:g} days of the date"),
-                    CAMEO_S1_DATES=",".join(d.isoformat() if d else "" for d in s1_dates_matched),
-                    CAMEO_S1_GAP_DAYS=",".join(format_gap(g) for g in gaps),
-                    CAMEO_MAX_S1_GAP_DAYS=f"{max_s1_gap_days:g}",
-                    CAMEO_SMOOTHING="rolling-mean-3-linear" if s1_smoothing else "none",
+                if valid_pixels == 0:
+                    raise CameoInputError(
+                        f"No Sentinel-2 pixel of the {len(dates)} kept date(s) has data: every value is no data, NaN or "
+                        f"infinite (e.g. in '{s2_table[dates[0]][S2_BANDS[0]].label}'). Give Sentinel-2 files that hold "
+                        "reflectance, and check their no-data value.")
+                dates_text = ",".join(d.isoformat() for d in dates)
+                s2_writer.update_tags(
+                    CAMEO_UNITS="reflectance",
+                    CAMEO_SCALING=("reflectance = (DN + BOA_ADD_OFFSET) / 10000; BOA_ADD_OFFSET per date in "
+                                   "CAMEO_BOA_ADD_OFFSET (-1000 for processing baseline >= 04.00, i.e. products "
+                                   "from 2022-01-25, unless harmonised); not clipped"),
+                    CAMEO_BOA_ADD_OFFSET=",".join(f"{o:g}" for o in boa_by_date),
+                    CAMEO_MASK=masker.describe(),
+                    CAMEO_VALID_FRACTION=",".join(f"{f:.6f}" for f in valid_fraction),
+                    CAMEO_MIN_VALID_FRACTION=f"{min_valid_fraction:g}",
+                    CAMEO_RESAMPLING=f"{resampling} for 20 m bands, nearest for masks",
                 )
-            with open(dates_tmp, "w", newline="") as handle:
-                writer = csv.writer(handle)
-                writer.writerow(["date", "valid_fraction", "s1_date", "s1_gap_days"])
-                for i, date in enumerate(dates):
-                    s1d = s1_dates_matched[i].isoformat() if s1_paths and s1_dates_matched[i] else ""
-                    gap = format_gap(gaps[i]) if s1_paths else "nan"
-                    writer.writerow([date.isoformat(), f"{valid_fraction[i]:.6f}", s1d, gap])
-            for w in writers:
-                w.finish()
-            guard.check()  # GDAL reports a full disk without raising: no truncated stack gets published
-            for w in writers:
-                w.commit()
-            os.replace(dates_tmp, dates_path)
-        except BaseException as error:
-            for w in writers:
-                w.abort()
-            remove_quietly(dates_tmp)
-            if created:
-                try:
-                    os.rmdir(output_folder)
-                except OSError:
-                    pass
-            better = guard.converted(error)
-            if better is not None:
-                raise better from error
-            raise
-        finally:
-            guard.stop()
+                s1_dates_matched = [s1_dates[m[0]] if m[0] is not None else None for m in matches]
+                gaps = [m[1] for m in matches]
+                if s1_writer is not None:
+                    s1_writer.update_tags(
+                        CAMEO_UNITS="dB",
+                        CAMEO_SCALING=("backscatter in dB = 10 log10(linear power); inputs in "
+                                       + ", ".join(sorted(set(s1_units_by_path.values())))
+                                       + "; bilinear resampling in linear power; not clipped or scaled"),
+                        CAMEO_MASK=(f"NaN where VV or VH has no data, or no Sentinel-1 acquisition within "
+                                    f"{max_s1_gap_days:g} days of the date"),
+                        CAMEO_S1_DATES=",".join(d.isoformat() if d else "" for d in s1_dates_matched),
+                        CAMEO_S1_GAP_DAYS=",".join(format_gap(g) for g in gaps),
+                        CAMEO_MAX_S1_GAP_DAYS=f"{max_s1_gap_days:g}",
+                        CAMEO_SMOOTHING="rolling-mean-3-linear" if s1_smoothing else "none",
+                    )
+                with open(dates_tmp, "w", newline="") as handle:
+                    writer = csv.writer(handle)
+                    writer.writerow(["date", "valid_fraction", "s1_date", "s1_gap_days"])
+                    for i, date in enumerate(dates):
+                        s1d = s1_dates_matched[i].isoformat() if s1_paths and s1_dates_matched[i] else ""
+                        gap = format_gap(gaps[i]) if s1_paths else "nan"
+                        writer.writerow([date.isoformat(), f"{valid_fraction[i]:.6f}", s1d, gap])
+                for w in writers:
+                    w.finish()
+                guard.check()  # GDAL reports a full disk without raising: no truncated stack gets published
+                for w in writers:
+                    w.commit()
+                os.replace(dates_tmp, dates_path)
+            except BaseException:
+                for w in writers:
+                    w.abort()
+                remove_quietly(dates_tmp)
+                if created:
+                    try:
+                        os.rmdir(output_folder)
+                    except OSError:
+                        pass
+                raise
     progress.setProgress(100.0)
     return {
         "S2_STACK": os.path.abspath(s2_path),
