@@ -243,8 +243,6 @@ def test_a_live_runs_work_files_are_never_swept(inputs, tiny_models_dir, tmp_pat
         live = sorted(name for name in listing(out) if name.startswith("."))
         assert any(n.startswith(".cameo-partial-") for n in live) and any(".tmp-" in n for n in live), live
         _age_hidden_items(out)  # old, but still locked by their live processes
-        embed_stacks(stacks["S2_STACK"], str(tmp_path / "other"), tile_size=32, threads=1,
-                     models_dir=str(tiny_models_dir))  # another folder: not touched either way
         prepare_stack(inputs["s2"], str(out), progress=Messages())
         messages = Messages()
         embed_stacks(stacks["S2_STACK"], str(out / "emb"), tile_size=32, threads=1,
