@@ -58,7 +58,7 @@ def test_date_gpp_tables_and_units(towers, tmp_path):
     ("TIMESTAMP_START,TIMESTAMP_END,GPP_NT_VUT_REF\n201901010000,201901010030,1.0\n", "half-hourly"),
     ("date,GPP\n2020-01-01,1.0\n", "cannot recognise the GPP units"),
     ("date,GPP_kgC_ha_yr\n2020-01-01,1.0\n", "cannot recognise the GPP units"),
-    ("when,value\n2020-01-01,1.0\n", "neither a FLUXNET2015 daily file"),
+    ("when,value\n2020-01-01,1.0\n", "neither a FLUXNET2015 file"),
 ])
 def test_bad_gpp_files_give_one_clear_error(tmp_path, text, message):
     path = tmp_path / "bad.csv"

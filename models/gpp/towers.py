@@ -1,6 +1,6 @@
 """Eddy-covariance GPP and Sentinel-2 footprint tables (numpy + csv only).
 
-Daily GPP (`read_daily_gpp`):
+Daily or monthly GPP (`read_gpp`; `read_daily_gpp` refuses monthly files):
 - FLUXNET2015 FULLSET daily files (`FLX_<SITE>_FLUXNET2015_FULLSET_DD_*.csv`, also the
   ICOS Warm Winter 2020 release): `TIMESTAMP` YYYYMMDD, `GPP_NT_VUT_REF` in g C m-2 d-1,
   quality `NEE_VUT_REF_QC` (fraction of measured or good-quality gap-filled data); a day
@@ -10,6 +10,9 @@ Daily GPP (`read_daily_gpp`):
   `GPP (umol m-2 s-1)` (converted with 12.011 g C per mol and 86400 s per day); or pass
   `units=` explicitly. Empty cells and -9999 are missing. An optional column named
   `*_QC` / `QC` is applied with the same >= 0.7 rule.
+- Monthly: FLUXNET2015 FULLSET MM files (`TIMESTAMP` YYYYMM, GPP_NT_VUT_REF as the month's
+  mean daily GPP, NEE_VUT_REF_QC the fraction of good data; months kept at >= 0.75) and
+  tables with YYYY-MM dates (e.g. `date,GPP_gC_m2_d,NEE_VUT_REF_QC`).
 
 Sentinel-2 footprint tables (`read_footprint`): one row per acquisition, a `date` column
 and band reflectances named `B2`/`B02` ... `B12`, `B8A` (footprint means, e.g. the
@@ -32,6 +35,7 @@ import numpy as np
 from ..errors import CameoInputError
 
 QUALITY_MIN = 0.7
+QUALITY_MIN_MONTHLY = 0.75  # months: NEE_VUT_REF_QC is the fraction of good days
 FLUXNET_GPP = "GPP_NT_VUT_REF"
 FLUXNET_QC = "NEE_VUT_REF_QC"
 MISSING = -9999.0
@@ -44,14 +48,15 @@ SCREEN_RULE = (f"rows dropped when a band is missing or <= 0, or B02 > {CLOUD_SN
 
 
 @dataclass
-class DailyGPP:
-    """Kept days (ascending datetime.date) and GPP in g C m-2 d-1."""
+class GPPSeries:
+    """Kept days or months (ascending datetime.date; a month as its first day), GPP in g C m-2 d-1."""
     dates: list
     gpp: np.ndarray
     source: str
-    kind: str  # "fluxnet2015-dd" or "table"
+    kind: str  # "fluxnet2015-dd", "fluxnet2015-mm" or "table"
     dropped_quality: int = 0
     dropped_missing: int = 0
+    resolution: str = "daily"  # or "monthly": each value is the month's mean daily GPP
 
     def as_dict(self):
         return dict(zip(self.dates, self.gpp.tolist()))
@@ -129,76 +134,115 @@ def units_factor(text):
     return None
 
 
-def read_daily_gpp(path, units=None, quality_min=QUALITY_MIN):
-    """Daily GPP from a FLUXNET2015 DD file or a date,GPP table (see the module docstring)."""
+def _fluxnet_columns(header, name, units):
+    upper = [h.upper() for h in header]
+    if "TIMESTAMP" not in upper:
+        raise CameoInputError(
+            f"{name} is a FLUXNET2015 file without a TIMESTAMP column (half-hourly or hourly files have "
+            "TIMESTAMP_START): give the daily or monthly FULLSET file (…_FULLSET_DD_… or …_FULLSET_MM_….csv).")
+    if FLUXNET_GPP not in header:
+        raise CameoInputError(
+            f"{name} is a FLUXNET2015 file without the column {FLUXNET_GPP} (nighttime-partitioned GPP, "
+            "variable USTAR threshold, reference): give the FULLSET file, which has it.")
+    if FLUXNET_QC not in header:
+        raise CameoInputError(f"{name} has {FLUXNET_GPP} but not its quality column {FLUXNET_QC}: give the "
+                              "FULLSET file, which has both.")
+    factor = 1.0
+    if units is not None:
+        factor = units_factor(units)
+        if factor is None:
+            raise CameoInputError(f"Units '{units}' are not recognised: use g C m-2 d-1 or umol m-2 s-1.")
+    return upper.index("TIMESTAMP"), header.index(FLUXNET_GPP), header.index(FLUXNET_QC), "fluxnet2015", factor
+
+
+def _table_columns(header, name, units):
+    lower = [h.lower() for h in header]
+    it = next((lower.index(c) for c in ("date", "day", "month", "timestamp", "time") if c in lower), None)
+    gpp_cols = [i for i, h in enumerate(lower) if "gpp" in h and not h.endswith("qc")]
+    if it is None or not gpp_cols:
+        raise CameoInputError(
+            f"{name} is neither a FLUXNET2015 file (no TIMESTAMP and {FLUXNET_GPP}) nor a table with a "
+            f"'date' column and a GPP column (its columns: {', '.join(header[:8])}).")
+    if len(gpp_cols) > 1:
+        raise CameoInputError(f"{name} has several GPP columns ({', '.join(header[i] for i in gpp_cols)}): "
+                              "keep one.")
+    ig = gpp_cols[0]
+    factor = units_factor(units) if units is not None else units_factor(header[ig])
+    if factor is None:
+        given = f"units '{units}'" if units is not None else f"column '{header[ig]}'"
+        raise CameoInputError(
+            f"{name}: cannot recognise the GPP units from the {given}. Name the column with its units, e.g. "
+            "GPP_gC_m2_d or 'GPP (umol m-2 s-1)', or pass the units (g C m-2 d-1 or umol m-2 s-1).")
+    qc = [i for i, h in enumerate(lower) if h == "qc" or h.endswith("_qc")]
+    return it, ig, (qc[0] if qc else None), "table", factor
+
+
+def _resolution(text, where):
+    """'monthly' for YYYYMM / YYYY-MM dates, 'daily' for YYYYMMDD / YYYY-MM-DD."""
+    text = (text or "").strip()
+    if re.fullmatch(r"\d{6}|\d{4}-\d{2}", text):
+        return "monthly"
+    if re.fullmatch(r"\d{8}|\d{4}-\d{2}-\d{2}.*", text):
+        return "daily"
+    raise CameoInputError(f"{where}: '{text}' is not a date (YYYY-MM-DD, YYYYMMDD) or a month (YYYY-MM, YYYYMM).")
+
+
+def _parse_month(text, where):
+    text = text.strip().replace("-", "")
+    try:
+        return datetime.date(int(text[:4]), int(text[4:6]), 1)
+    except ValueError as error:
+        raise CameoInputError(f"{where}: '{text}' is not a month (YYYY-MM or YYYYMM).") from error
+
+
+def read_gpp(path, units=None, quality_min=None):
+    """Daily or monthly GPP (g C m-2 d-1) from a FLUXNET2015 FULLSET DD/MM file or a table.
+
+    The resolution follows the dates: YYYYMMDD / YYYY-MM-DD daily, YYYYMM / YYYY-MM monthly
+    (a month's value is the mean of its daily GPP; `dates` are then the months' first
+    days). Quality: kept when >= 0.7 (daily, method.md) or >= 0.75 (monthly) unless given."""
     header, rows = _read_rows(path)
     name = os.path.basename(path)
     upper = [h.upper() for h in header]
-    fluxnet = "TIMESTAMP" in upper or "TIMESTAMP_START" in upper or any(h.startswith("NEE_VUT") for h in upper)
-    if fluxnet:
-        if "TIMESTAMP" not in upper:
-            raise CameoInputError(
-                f"{name} is a FLUXNET2015 file without a daily TIMESTAMP column (half-hourly or hourly "
-                "files have TIMESTAMP_START): give the daily FULLSET file (…_FULLSET_DD_….csv).")
-        if FLUXNET_GPP not in header:
-            raise CameoInputError(
-                f"{name} is a FLUXNET2015 file without the column {FLUXNET_GPP} (nighttime-partitioned "
-                "GPP, variable USTAR threshold, reference): give the FULLSET daily file, which has it.")
-        if FLUXNET_QC not in header:
-            raise CameoInputError(
-                f"{name} has {FLUXNET_GPP} but not its quality column {FLUXNET_QC}: give the FULLSET "
-                "daily file, which has both.")
-        it, ig, iq = upper.index("TIMESTAMP"), header.index(FLUXNET_GPP), header.index(FLUXNET_QC)
-        kind, factor = "fluxnet2015-dd", 1.0
-        if units is not None:
-            factor = units_factor(units)
-            if factor is None:
-                raise CameoInputError(f"Units '{units}' are not recognised: use g C m-2 d-1 or umol m-2 s-1.")
-    else:
-        lower = [h.lower() for h in header]
-        it = next((lower.index(c) for c in ("date", "day", "timestamp", "time") if c in lower), None)
-        gpp_cols = [i for i, h in enumerate(lower) if "gpp" in h and not h.endswith("qc")]
-        if it is None or not gpp_cols:
-            raise CameoInputError(
-                f"{name} is neither a FLUXNET2015 daily file (no TIMESTAMP and {FLUXNET_GPP}) nor a table "
-                f"with a 'date' column and a GPP column (its columns: {', '.join(header[:8])}).")
-        if len(gpp_cols) > 1:
-            raise CameoInputError(f"{name} has several GPP columns ({', '.join(header[i] for i in gpp_cols)}): "
-                                  "keep one.")
-        ig = gpp_cols[0]
-        factor = units_factor(units) if units is not None else units_factor(header[ig])
-        if factor is None:
-            given = f"units '{units}'" if units is not None else f"column '{header[ig]}'"
-            raise CameoInputError(
-                f"{name}: cannot recognise the GPP units from the {given}. Name the column with its "
-                "units, e.g. GPP_gC_m2_d or 'GPP (umol m-2 s-1)', or pass the units (g C m-2 d-1 or "
-                "umol m-2 s-1).")
-        qc = [i for i, h in enumerate(lower) if h == "qc" or h.endswith("_qc")]
-        iq = qc[0] if qc else None
-        kind = "table"
+    has_date = any(h.lower() in ("date", "day", "month", "time") for h in header)
+    fluxnet = "TIMESTAMP" in upper or "TIMESTAMP_START" in upper or (FLUXNET_GPP in header and not has_date)
+    it, ig, iq, kind, factor = (_fluxnet_columns if fluxnet else _table_columns)(header, name, units)
+    resolution = _resolution(rows[0][it] if len(rows[0]) > it else "", f"{name}, line 2")
+    parse = _parse_month if resolution == "monthly" else _parse_date
+    if quality_min is None:
+        quality_min = QUALITY_MIN_MONTHLY if resolution == "monthly" else QUALITY_MIN
     by_date = {}
     low_quality = missing = 0
     for number, row in enumerate(rows, start=2):
         if len(row) <= max(it, ig, iq if iq is not None else 0):
             continue
-        date = _parse_date(row[it], f"{name}, line {number}")
+        date = parse(row[it], f"{name}, line {number}")
         value = _float(row[ig])
         if not math.isfinite(value):
             missing += 1
             continue
-        if iq is not None:
-            q = _float(row[iq])
-            if not (q >= quality_min):
-                low_quality += 1
-                continue
+        if iq is not None and not (_float(row[iq]) >= quality_min):
+            low_quality += 1
+            continue
         if date in by_date:
-            raise CameoInputError(f"{name}: the date {date} appears twice.")
+            shown = f"{date:%Y-%m}" if resolution == "monthly" else str(date)
+            raise CameoInputError(f"{name}: {shown} appears twice.")
         by_date[date] = value * factor
     if not by_date:
-        raise CameoInputError(f"{name} has no day with valid GPP (quality >= {quality_min}).")
+        raise CameoInputError(f"{name} has no {'month' if resolution == 'monthly' else 'day'} with valid GPP "
+                              f"(quality >= {quality_min}).")
     dates = sorted(by_date)
-    return DailyGPP(dates, np.asarray([by_date[d] for d in dates], np.float64), path, kind,
-                    low_quality, missing)
+    return GPPSeries(dates, np.asarray([by_date[d] for d in dates], np.float64), path,
+                     f"{kind}-{'mm' if resolution == 'monthly' else 'dd'}" if kind == "fluxnet2015" else kind,
+                     low_quality, missing, resolution)
+
+
+def read_daily_gpp(path, units=None, quality_min=QUALITY_MIN):
+    """Daily GPP only (read_gpp, refusing monthly files)."""
+    series = read_gpp(path, units, quality_min)
+    if series.resolution != "daily":
+        raise CameoInputError(f"{os.path.basename(path)} holds monthly GPP; daily GPP is needed here.")
+    return series
 
 
 def _band_column(header, band):

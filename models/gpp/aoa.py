@@ -1,0 +1,96 @@
+"""Area of applicability of the GPP model (Meyer and Pebesma 2021, as in the R package CAST).
+
+The dissimilarity index DI of a prediction is the distance of its (scaled, importance-
+weighted) inputs to the nearest training sample, divided by the mean distance between
+training samples. The threshold comes from the training data itself: each training
+sample's DI to the nearest training sample of *another* cross-validation fold (here: of
+another tower), and threshold = 75th percentile + 1.5 x interquartile range of those.
+A prediction with DI above the threshold is outside the area of applicability: its inputs
+are unlike anything the model was trained and validated on.
+
+Inputs here are the model's `aoa_features` output: the standardised embedding window
+averaged into three 30-day bins (21 values). Everything the runtime needs travels in the
+GPP model's ONNX metadata (`to_metadata` / `from_metadata`).
+"""
+
+import base64
+import json
+from dataclasses import dataclass
+
+import numpy as np
+
+CHUNK = 4096
+
+
+def _pairwise(a, b):
+    """Euclidean distances [len(a), len(b)] (float64 for exactness at small distances)."""
+    a = np.asarray(a, np.float64)
+    b = np.asarray(b, np.float64)
+    d2 = (a * a).sum(1)[:, None] + (b * b).sum(1)[None, :] - 2.0 * a @ b.T
+    return np.sqrt(np.maximum(d2, 0.0))
+
+
+@dataclass
+class AreaOfApplicability:
+    train: np.ndarray      # [M, K] training samples, scaled and weighted
+    center: np.ndarray     # [K] training mean of each feature
+    scale: np.ndarray      # [K] training standard deviation of each feature
+    weights: np.ndarray    # [K] importance weights (max 1)
+    mean_distance: float   # mean distance between training samples
+    threshold: float       # DI above it: outside the area of applicability
+
+    def transform(self, features):
+        return (np.asarray(features, np.float64) - self.center) / self.scale * self.weights
+
+    def dissimilarity(self, features):
+        """DI [N] of raw aoa_features [N, K]; NaN rows give NaN."""
+        x = self.transform(features)
+        out = np.full(len(x), np.nan)
+        finite = np.flatnonzero(np.isfinite(x).all(1))
+        for start in range(0, len(finite), CHUNK):
+            rows = finite[start:start + CHUNK]
+            out[rows] = _pairwise(x[rows], self.train).min(1) / self.mean_distance
+        return out
+
+    def to_metadata(self):
+        train = np.ascontiguousarray(self.train, np.float32)
+        return {"cameo_aoa_train": base64.b64encode(train.tobytes()).decode("ascii"),
+                "cameo_aoa_shape": json.dumps(list(train.shape)),
+                "cameo_aoa_center": json.dumps(self.center.tolist()),
+                "cameo_aoa_scale": json.dumps(self.scale.tolist()),
+                "cameo_aoa_weights": json.dumps(self.weights.tolist()),
+                "cameo_aoa_mean_distance": repr(float(self.mean_distance)),
+                "cameo_aoa_threshold": repr(float(self.threshold))}
+
+    @classmethod
+    def from_metadata(cls, meta):
+        shape = json.loads(meta["cameo_aoa_shape"])
+        train = np.frombuffer(base64.b64decode(meta["cameo_aoa_train"]), np.float32).reshape(shape)
+        return cls(train.astype(np.float64), np.asarray(json.loads(meta["cameo_aoa_center"])),
+                   np.asarray(json.loads(meta["cameo_aoa_scale"])), np.asarray(json.loads(meta["cameo_aoa_weights"])),
+                   float(meta["cameo_aoa_mean_distance"]), float(meta["cameo_aoa_threshold"]))
+
+
+def training_dissimilarity(train, folds, mean_distance):
+    """Each training sample's DI to the nearest training sample of another fold."""
+    folds = np.asarray(folds)
+    d = _pairwise(train, train)
+    d[folds[:, None] == folds[None, :]] = np.inf
+    return d.min(1) / mean_distance
+
+
+def fit_aoa(features, folds, importance):
+    """AOA from training aoa_features [M, K], their CV folds [M] and importance [K] (>= 0)."""
+    features = np.asarray(features, np.float64)
+    if len(np.unique(folds)) < 2:
+        raise ValueError("the area of applicability needs at least two cross-validation folds")
+    center, scale = features.mean(0), features.std(0)
+    scale = np.where(scale > 0, scale, 1.0)
+    importance = np.clip(np.asarray(importance, np.float64), 0.0, None)
+    weights = importance / importance.max() if importance.max() > 0 else np.ones_like(importance)
+    train = (features - center) / scale * weights
+    d = _pairwise(train, train)
+    mean_distance = float(d[~np.eye(len(train), dtype=bool)].mean())
+    di = training_dissimilarity(train, folds, mean_distance)
+    q1, q3 = np.percentile(di[np.isfinite(di)], [25, 75])
+    return AreaOfApplicability(train, center, scale, weights, mean_distance, float(q3 + 1.5 * (q3 - q1)))
