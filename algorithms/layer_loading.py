@@ -23,19 +23,28 @@ _KEEP_ALIVE = []
 
 
 class DatedLayerPostProcessor(QgsProcessingLayerPostProcessorInterface):
-    """Sets a one-day temporal range, moves the layer into `group_name`, applies `style`."""
+    """Sets a one-day temporal range, moves the layer into `group_name`, applies `style`.
 
-    def __init__(self, date, group_name, style=None):
+    `companions(layer)` may return more layers made from the same file (an overlay of
+    another band): they get the same date and go into the group above the layer."""
+
+    def __init__(self, date, group_name, style=None, companions=None):
         super().__init__()
-        self.date, self.group_name, self.style = date, group_name, style
+        self.date, self.group_name, self.style, self.companions = date, group_name, style, companions
 
     def postProcessLayer(self, layer, context, feedback):  # noqa: N802 - QGIS API
         set_date(layer, self.date)
         if self.style is not None:
             self.style(layer)
         project = context.project()
-        if project is not None:
-            move_into_group(project, layer, self.group_name)
+        if project is None:
+            return
+        move_into_group(project, layer, self.group_name)
+        for extra in (self.companions(layer) if self.companions else []):
+            set_date(extra, self.date)
+            project.addMapLayer(extra, False)
+            group = project.layerTreeRoot().findGroup(self.group_name)
+            group.insertLayer(0, extra)
 
 
 def set_date(layer, date):
@@ -79,13 +88,13 @@ def rgb_style(red=1, green=2, blue=3):
     return apply
 
 
-def load_dated_layers(context, paths_and_dates, group_name, output_name, style=None):
+def load_dated_layers(context, paths_and_dates, group_name, output_name, style=None, companions=None):
     """Ask Processing to load each (path, date) when the algorithm completes."""
     for path, date in paths_and_dates:
         if isinstance(date, str):
             date = datetime.date.fromisoformat(date)
         details = QgsProcessingContext.LayerDetails(date.isoformat(), context.project(), output_name)
-        post = DatedLayerPostProcessor(date, group_name, style)
+        post = DatedLayerPostProcessor(date, group_name, style, companions)
         _KEEP_ALIVE.append(post)
         details.setPostProcessor(post)
         context.addLayerToLoadOnCompletion(path, details)

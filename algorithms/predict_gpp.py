@@ -16,11 +16,14 @@ from qgis.core import (
     QgsProcessingParameterFolderDestination,
     QgsProcessingParameterNumber,
     QgsProcessingParameterRasterLayer,
+    QgsRasterLayer,
     QgsRasterShader,
     QgsSingleBandPseudoColorRenderer,
     QgsStyle,
     QgsWkbTypes,
 )
+
+from qgis.PyQt.QtGui import QColor
 
 from .base import CameoAlgorithm
 from .layer_loading import load_dated_layers
@@ -28,12 +31,15 @@ from .layer_loading import load_dated_layers
 GPP_STYLE_MAX = 15.0  # g C m-2 d-1: the same colours on every date
 
 
+AOA_GREY = (128, 128, 128, 190)  # outside the area of applicability: greyed over the GPP colours
+
+
 def gpp_style(minimum=0.0, maximum=GPP_STYLE_MAX, ramp_name="Viridis"):
     """A style function: band 1 as a continuous colour ramp over a fixed GPP range."""
 
     def apply(layer):
         ramp = QgsStyle.defaultStyle().colorRamp(ramp_name)
-        shader_function = QgsColorRampShader(minimum, maximum, ramp, QgsColorRampShader.Interpolated)
+        shader_function = QgsColorRampShader(minimum, maximum, ramp, QgsColorRampShader.Type.Interpolated)
         shader_function.classifyColorRamp(9, -1)
         shader = QgsRasterShader()
         shader.setRasterShaderFunction(shader_function)
@@ -44,6 +50,24 @@ def gpp_style(minimum=0.0, maximum=GPP_STYLE_MAX, ramp_name="Viridis"):
         layer.triggerRepaint()
 
     return apply
+
+
+def aoa_overlay(threshold):
+    """Companion layers: band AOA_DI of the same file, grey where DI > threshold, else transparent."""
+
+    def make(gpp_layer):
+        layer = QgsRasterLayer(gpp_layer.source(), f"{gpp_layer.name()} outside AOA", "gdal")
+        shader_function = QgsColorRampShader(0.0, threshold, None, QgsColorRampShader.Type.Discrete)
+        shader_function.setColorRampItemList([
+            QgsColorRampShader.ColorRampItem(threshold, QColor(0, 0, 0, 0), "inside the area of applicability"),
+            QgsColorRampShader.ColorRampItem(float("inf"), QColor(*AOA_GREY),
+                                             f"outside (AOA_DI > {threshold:.3g})")])
+        shader = QgsRasterShader()
+        shader.setRasterShaderFunction(shader_function)
+        layer.setRenderer(QgsSingleBandPseudoColorRenderer(layer.dataProvider(), 2, shader))
+        return [layer]
+
+    return make
 
 
 class PredictGPP(CameoAlgorithm):
@@ -64,12 +88,23 @@ class PredictGPP(CameoAlgorithm):
         "in its metadata) and gpp.vrt listing all dates, loaded as one group with a colour ramp "
         "(0-15 g C m-2 d-1) and dates for the Temporal Controller. Optional <b>points or polygons</b> "
         "with a <b>table</b>: a CSV of GPP time series (id = feature id, date, GPP at the point's pixel or "
-        "the mean over the polygon's pixels with data, and how many pixels had data).<br><br>"
-        "The model was trained on three European forest flux towers (DE-HoH, FR-Fon, FI-Hyy) from "
-        "footprint-mean Sentinel-2 without Sentinel-1, so it is most reliable on embeddings computed "
-        "without a Sentinel-1 stack, and on forests; its errors per site are in the model card "
-        "(models/README.md, GPP section). Validate it against your own tower with "
-        "python -m models.gpp evaluate.<br><br>"
+        "the mean over the polygon's pixels with data, how many pixels had data, their mean AOA_DI and "
+        "how many were outside the area of applicability).<br><br>"
+        "<b>Model</b>: GPP = top-of-atmosphere radiation of the day (astronomy: each pixel's latitude and "
+        "the day of year) x a light-use efficiency >= 0 set by the embeddings of the last 20 days, so GPP "
+        "is never negative and follows the sun. Trained on five European flux towers: DE-HoH, FR-Fon "
+        "(deciduous forest), FI-Hyy (evergreen forest) with daily GPP, DE-Kli (cropland) and IT-Tor "
+        "(alpine grassland) with monthly GPP; errors per site in the model card (models/README.md, GPP "
+        "section). Validate it against your own tower with python -m models.gpp evaluate.<br><br>"
+        "<b>Area of applicability</b>: band 2 of every file, AOA_DI, is the dissimilarity index of "
+        "Meyer and Pebesma (2021): the distance of the pixel's embedding window to the nearest training "
+        "sample, relative to the training data's spread. Above the threshold in the file's metadata "
+        "(CAMEO_AOA_THRESHOLD) the pixel is unlike anything the model learned from: do not trust its GPP. "
+        "Each date's layer gets a companion layer that greys those pixels.<br><br>"
+        "<b>Sentinel-1</b>: the model learned from Sentinel-2-only embeddings (tower footprints have no "
+        "radar). For embeddings made with a Sentinel-1 stack, GPP is computed from the Sentinel-2-only "
+        "embedding of the same Sentinel-2 stack (found from the embeddings' metadata, or given as "
+        "<b>Sentinel-2 stack</b>), at the cost of one more embedding pass.<br><br>"
         "<b>GPP model</b> (advanced): another CAMEO GPP ONNX file instead of the bundled one."
     )
 
@@ -78,14 +113,25 @@ class PredictGPP(CameoAlgorithm):
             "EMBEDDINGS", "Embeddings (embeddings.vrt of Compute embeddings)"))
         self.addParameter(QgsProcessingParameterFeatureSource(
             "POINTS", "Points or polygons for a GPP time series table [optional]",
-            [QgsProcessing.TypeVectorPoint, QgsProcessing.TypeVectorPolygon], optional=True))
+            [QgsProcessing.SourceType.TypeVectorPoint, QgsProcessing.SourceType.TypeVectorPolygon],
+            optional=True))
+        s2_stack = QgsProcessingParameterRasterLayer(
+            "S2_STACK", "Sentinel-2 stack of embeddings made with Sentinel-1 (default: from their metadata)",
+            optional=True)
+        s2_stack.setFlags(s2_stack.flags() | QgsProcessingParameterDefinition.Flag.FlagAdvanced)
+        self.addParameter(s2_stack)
+        models = QgsProcessingParameterFile(
+            "MODELS", "CAMEO embedding models of the embeddings (default: the bundled ones)",
+            behavior=QgsProcessingParameterFile.Behavior.Folder, optional=True)
+        models.setFlags(models.flags() | QgsProcessingParameterDefinition.Flag.FlagAdvanced)
+        self.addParameter(models)
         model = QgsProcessingParameterFile(
             "MODEL", "GPP model (default: the bundled one)", extension="onnx", optional=True)
-        model.setFlags(model.flags() | QgsProcessingParameterDefinition.FlagAdvanced)
+        model.setFlags(model.flags() | QgsProcessingParameterDefinition.Flag.FlagAdvanced)
         self.addParameter(model)
         threads = QgsProcessingParameterNumber(
-            "THREADS", "Threads (0 = all cores)", QgsProcessingParameterNumber.Integer, 0, minValue=0)
-        threads.setFlags(threads.flags() | QgsProcessingParameterDefinition.FlagAdvanced)
+            "THREADS", "Threads (0 = all cores)", QgsProcessingParameterNumber.Type.Integer, 0, minValue=0)
+        threads.setFlags(threads.flags() | QgsProcessingParameterDefinition.Flag.FlagAdvanced)
         self.addParameter(threads)
         self.addParameter(QgsProcessingParameterFolderDestination("OUTPUT_FOLDER", "Output folder"))
         self.addParameter(QgsProcessingParameterFileDestination(
@@ -104,7 +150,7 @@ class PredictGPP(CameoAlgorithm):
             if geometry.isEmpty():
                 continue
             geometry.transform(transform)
-            if geometry.type() == QgsWkbTypes.PointGeometry:
+            if geometry.type() == QgsWkbTypes.GeometryType.PointGeometry:
                 point = geometry.asPoint() if not geometry.isMultipart() else geometry.asMultiPoint()[0]
                 points.append((feature.id(), (point.x(), point.y())))
             else:
@@ -122,17 +168,20 @@ class PredictGPP(CameoAlgorithm):
         if table and points is None:
             feedback.pushInfo("A table was asked for without points or polygons: writing none.")
             table = None
+        s2_layer = self.parameterAsRasterLayer(parameters, "S2_STACK", context)
         with self.user_errors():
             from ..models.gpp.predict import predict_gpp
 
             run = predict_gpp(
                 layer.source(), folder, model_path=self.parameterAsFile(parameters, "MODEL", context) or None,
                 points=points, polygons=polygons, table_path=table,
+                s2_stack=s2_layer.source() if s2_layer is not None else None,
+                models_dir=self.parameterAsFile(parameters, "MODELS", context) or None,
                 threads=self.parameterAsInt(parameters, "THREADS", context) or None, progress=feedback)
         feedback.pushInfo(f"GPP for {len(run.predicted_dates)} of {len(run.dates)} dates; {run.pixel_dates:,} "
                           f"pixel-dates in {run.seconds:.1f} s ({run.pixel_dates_per_second:,.0f} pixel-dates/s)")
         load_dated_layers(context, zip(run.files, run.dates), f"CAMEO GPP ({os.path.basename(folder)})", "GPP",
-                          gpp_style())
+                          gpp_style(), aoa_overlay(run.aoa_threshold))
         results = {"GPP": run.index_path, "OUTPUT_FOLDER": folder,
                    "DATES": ",".join(d.isoformat() for d in run.dates)}
         if run.table_path:

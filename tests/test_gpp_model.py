@@ -13,32 +13,71 @@ from models.runtime import embed_windows, load_models
 from models.train import gpp_small
 
 
-@pytest.mark.parametrize("spec", [dict(gpp_small.SMALL, steps=20),
-                                  dict(gpp_small.PAPER, steps=2, width=32, heads=4, ffn=64, layers=2)])
-def test_onnx_equals_pytorch(tmp_path, spec):
-    rng = np.random.default_rng(3)
-    x = rng.gamma(2.0, 0.5, size=(40, 90, 7)).astype(np.float32)
-    y = rng.normal(5, 3, size=40).astype(np.float32)
-    model = gpp_small.fit(spec, x, y)
+def test_lue_onnx_equals_pytorch_and_is_never_negative(tmp_path):
+    from gpp_helpers import tiny_parts
+
+    from models.train import gpp_experiment, gpp_lue
+
+    parts = tiny_parts(3)
+    model = gpp_lue.fit_lue(parts, dict(gpp_lue.LUE, steps=40))
+    aoa = gpp_experiment.fit_bundled_aoa(model, parts)
     path = tmp_path / "gpp.onnx"
-    gpp_small.export_onnx(model, str(path), 90, [f"F0{i}" for i in range(1, 8)], {
-        "cameo_embedding_model_name": "m", "cameo_embedding_model_version": "1", "cameo_max_gap_days": "90"})
+    gpp_lue.export_lue_onnx(model, str(path), [f"F0{i}" for i in range(1, 8)], {
+        "cameo_embedding_model_name": "m", "cameo_embedding_model_version": "1", "cameo_max_gap_days": "90",
+        **aoa.to_metadata()})
+    x, ra = parts[0]["x"][:7], parts[0]["ra"][:7]
     session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    got = session.run(None, {"embeddings": x[:7]})[0]
+    got, features = session.run(None, {"embeddings": x, "radiation": ra})
     with torch.no_grad():
-        expected = model(torch.from_numpy(x[:7])).numpy()
-    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
+        expected, expected_features = model(torch.from_numpy(x), torch.from_numpy(ra))
+    np.testing.assert_allclose(got, expected.numpy(), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(features, expected_features.numpy(), rtol=1e-5, atol=1e-5)
+    # AOA features: the standardised window averaged over three 30-day bins, by hand
+    mean, std = np.asarray(model.spec["mean"]), np.asarray(model.spec["std"])
+    by_hand = ((x - mean) / std).reshape(7, 3, 30, 7).mean(2).reshape(7, 21)
+    np.testing.assert_allclose(features, by_hand, rtol=1e-4, atol=1e-4)
     loaded = load_gpp_model(str(path))
     assert loaded.window_days == 90 and loaded.units == "g C m-2 d-1"
     assert loaded.embedding_model == ("m", "1")
+    gpp, di = loaded.run(x, ra)
+    np.testing.assert_allclose(gpp, got, rtol=1e-6)
+    np.testing.assert_allclose(di, aoa.dissimilarity(features), rtol=1e-5, atol=1e-6)
     # fixed chunks: a window's GPP does not depend on what else is in the batch
-    np.testing.assert_array_equal(loaded.run(x)[:7], loaded.run(x[:7]))
+    np.testing.assert_array_equal(loaded.run(parts[0]["x"], parts[0]["ra"])[0][:7], gpp)
+    # GPP = radiation x efficiency: proportional to radiation, zero without sun, never negative
+    wild = np.random.default_rng(1).normal(0, 50, size=(64, 90, 7)).astype(np.float32)
+    g1, _ = loaded.run(wild, np.full(64, 10, np.float32))
+    g2, _ = loaded.run(wild, np.full(64, 30, np.float32))
+    g0, _ = loaded.run(wild, np.zeros(64, np.float32))
+    assert (g1 >= 0).all() and (g0 == 0).all()
+    np.testing.assert_allclose(g2, 3 * g1, rtol=1e-5)
 
 
 def test_bundled_kind_is_cheap():
-    small = gpp_small.macs_per_window(gpp_small.SMALL)
+    from models.train import gpp_lue
+
+    lue = gpp_lue.macs_per_window(gpp_lue.LUE)
     paper = gpp_small.macs_per_window(gpp_small.PAPER)
-    assert small == 90 * 7 * 32 + 64 and paper > 1e7
+    assert lue == 630 * 1 + 630 * 21 and paper > 1e7
+
+
+def test_old_gpp_models_are_refused_with_the_fix(tmp_path):
+    """A format-1 GPP model (no radiation input, no AOA) fails with a message naming the fix."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    from models.errors import CameoInputError
+
+    graph = helper.make_graph([helper.make_node("ReduceMean", ["embeddings"], ["gpp"], axes=[1, 2], keepdims=0)],
+                              "g", [helper.make_tensor_value_info("embeddings", TensorProto.FLOAT, [None, 90, 7])],
+                              [helper.make_tensor_value_info("gpp", TensorProto.FLOAT, [None])])
+    m = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], ir_version=8)
+    for k, v in {"cameo_role": "gpp", "cameo_metadata_format": "1"}.items():
+        m.metadata_props.add(key=k, value=v)
+    path = str(tmp_path / "old-gpp.onnx")
+    onnx.save(m, path)
+    with pytest.raises(CameoInputError, match="older CAMEO .* re-train and export it"):
+        load_gpp_model(path)
 
 
 def test_footprint_embedding_equals_window_reference(tiny_models_dir):

@@ -134,7 +134,8 @@ def main(argv=None):
         if args.gpp:
             from ..gpp.predict import predict_gpp
 
-            gpp = predict_gpp(run.index_path, args.gpp, threads=args.onnx_threads)
+            gpp = predict_gpp(run.index_path, args.gpp, s2_stack=args.s2, models_dir=args.models_dir,
+                              threads=args.onnx_threads)
             summary["gpp"] = {"index": gpp.index_path, "files": len(gpp.files),
                               "pixel_dates": gpp.pixel_dates, "seconds": round(gpp.seconds, 3)}
     except CameoCancelled as error:

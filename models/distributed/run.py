@@ -207,7 +207,7 @@ def embed_distributed(s2_path, output_folder, *, s1_path=None, bounds=None, tile
     task_job = TileJob(s2=s2, s1=s1, tiles_dir=store.path, models_dir=models_dir,
                        onnx_threads=int(onnx_threads), device=device)
     tags = {"CAMEO_MODEL_NAME": models.name, "CAMEO_MODEL_VERSION": models.version,
-            "CAMEO_S2_STACK": os.path.basename(s2.path),
+            "CAMEO_S2_STACK": os.path.basename(s2.path), "CAMEO_S2_STACK_PATH": os.path.abspath(s2.path),
             "CAMEO_S1_STACK": os.path.basename(s1.path) if s1 else "none"}
     feature_names = list(models.output_names)
     del models

@@ -181,7 +181,7 @@ def _embed(s2, s1, window, output_folder, tile_size, threads, providers, models_
             f"missing {models.s2.frames - n_dates} frame(s) of every window are padding that the models ignore, "
             "so each embedding sees less temporal context. Give a longer time series for full windows.")
     tags = {"CAMEO_MODEL_NAME": models.name, "CAMEO_MODEL_VERSION": models.version,
-            "CAMEO_S2_STACK": os.path.basename(s2.path),
+            "CAMEO_S2_STACK": os.path.basename(s2.path), "CAMEO_S2_STACK_PATH": os.path.abspath(s2.path),
             "CAMEO_S1_STACK": os.path.basename(s1.path) if s1 else "none"}
     writer = EmbeddingWriter(output_folder, s2.dates, models.output_names, s2.crs,
                              rasterio.windows.transform(window, s2.transform),

@@ -1,11 +1,14 @@
 """The GPP ONNX model: loading (manifest-checked when bundled), metadata, batched runs.
 
-Contract of a CAMEO GPP model (written by models/train/gpp_bundle.py):
-input `embeddings` float32 [N, window_days, E] (daily, linearly interpolated embedding
-values F01..F07 of the window's days, oldest first) -> output `gpp` float32 [N], GPP on the
-window's last day in g C m-2 d-1. Metadata: cameo_role = gpp, cameo_window_days,
+Contract of a CAMEO GPP model (written by models/train/gpp_lue.py, metadata format 2):
+inputs `embeddings` float32 [N, window_days, E] (daily, linearly interpolated embedding
+values F01..F07 of the window's days, oldest first) and `radiation` float32 [N] (the last
+day's top-of-atmosphere radiation, MJ m-2 d-1, models.gpp.sun) -> outputs `gpp` float32 [N],
+GPP on the window's last day in g C m-2 d-1, and `aoa_features` [N, K] for the area of
+applicability. Metadata: cameo_role = gpp, cameo_metadata_format = 2, cameo_window_days,
 cameo_inputs (JSON list), cameo_units, cameo_max_gap_days, cameo_embedding_model_name and
-cameo_embedding_model_version (the embedding models whose outputs it was trained on).
+cameo_embedding_model_version (the embedding models whose outputs it was trained on), and
+the AOA (models.gpp.aoa: cameo_aoa_*).
 """
 
 import json
@@ -17,8 +20,10 @@ import numpy as np
 from ..errors import CameoInputError
 from ..manifest import MODELS_DIR, verified_model_path
 from ..runtime.engine import session_options
+from .aoa import AreaOfApplicability
 
 GPP_MODEL_FILE = "cameo_gpp.onnx"
+EXPORTER = "python -m models.train.gpp_experiment --export (models/train/gpp_lue.py)"
 CHUNK = 1024
 
 
@@ -32,19 +37,30 @@ class GPPModel:
     units: str
     max_gap_days: int
     embedding_model: tuple  # (name, version)
+    aoa: AreaOfApplicability
 
-    def run(self, windows, chunk=CHUNK):
-        """GPP [N] of windows [N, window_days, E]; fixed-size chunks so results do not depend on N."""
+    def run(self, windows, radiation, chunk=CHUNK):
+        """(GPP [N], AOA dissimilarity index [N]) of windows [N, window_days, E] and radiation [N].
+
+        Fixed-size chunks, so results do not depend on N."""
         windows = np.asarray(windows, np.float32)
+        radiation = np.asarray(radiation, np.float32)
         n = len(windows)
-        out = np.empty(n, np.float32)
+        gpp = np.empty(n, np.float32)
+        features = None
         for start in range(0, n, chunk):
-            part = windows[start:start + chunk]
+            part, ra = windows[start:start + chunk], radiation[start:start + chunk]
             m = len(part)
             if m < chunk:
                 part = np.concatenate([part, np.zeros((chunk - m,) + part.shape[1:], np.float32)])
-            out[start:start + m] = self.session.run(None, {"embeddings": np.ascontiguousarray(part)})[0][:m]
-        return out
+                ra = np.concatenate([ra, np.zeros(chunk - m, np.float32)])
+            g, f = self.session.run(None, {"embeddings": np.ascontiguousarray(part), "radiation": ra})
+            if features is None:
+                features = np.empty((n, f.shape[1]), np.float32)
+            gpp[start:start + m], features[start:start + m] = g[:m], f[:m]
+        if n == 0:
+            return gpp, np.zeros(0)
+        return gpp, self.aoa.dissimilarity(features).astype(np.float32)
 
 
 def load_gpp_model(path=None, threads=None, verify=True):
@@ -63,14 +79,18 @@ def load_gpp_model(path=None, threads=None, verify=True):
     meta = dict(session.get_modelmeta().custom_metadata_map)
     if meta.get("cameo_role") != "gpp":
         raise CameoInputError(f"{os.path.basename(path)} is not a CAMEO GPP model (its metadata has no "
-                              "cameo_role = gpp): give a model exported by models/train/gpp_bundle.py.")
+                              f"cameo_role = gpp): give a model exported by {EXPORTER}.")
+    if meta.get("cameo_metadata_format") != "2":
+        raise CameoInputError(f"{os.path.basename(path)} is a GPP model of an older CAMEO (no radiation input "
+                              f"and no area of applicability): re-train and export it with {EXPORTER}.")
     try:
         model = GPPModel(session, path, meta, int(meta["cameo_window_days"]), json.loads(meta["cameo_inputs"]),
                          meta["cameo_units"], int(meta["cameo_max_gap_days"]),
-                         (meta["cameo_embedding_model_name"], meta["cameo_embedding_model_version"]))
-    except (KeyError, ValueError) as error:
+                         (meta["cameo_embedding_model_name"], meta["cameo_embedding_model_version"]),
+                         AreaOfApplicability.from_metadata(meta))
+    except (KeyError, ValueError, TypeError) as error:
         raise CameoInputError(f"The GPP model {os.path.basename(path)} lacks or garbles the metadata "
-                              f"{error}: re-export it with models/train/gpp_bundle.py.") from error
+                              f"{error}: re-export it with {EXPORTER}.") from error
     return model
 
 

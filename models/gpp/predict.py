@@ -16,6 +16,7 @@ CAMEO_DATES), and optionally a CSV table of GPP time series at points or over po
 import csv
 import datetime
 import os
+import shutil
 import time
 from dataclasses import dataclass
 
@@ -26,10 +27,12 @@ from ..progress import NullProgress, check_cancelled
 from ..staging import report_swept
 from .model import check_embedding_model, load_gpp_model
 from .series import daily_pixels, day_numbers
+from .sun import day_of_year, toa_radiation
 
 GPP_INDEX_NAME = "gpp.vrt"
 UNITS = "g C m-2 d-1"
-TABLE_FIELDS = ["id", "date", "gpp_g_c_m2_d", "pixels"]
+TABLE_FIELDS = ["id", "date", "gpp_g_c_m2_d", "pixels", "aoa_di", "outside_aoa_pixels"]
+BANDS = ["GPP", "AOA_DI"]
 
 
 @dataclass
@@ -41,6 +44,7 @@ class GPPRun:
     pixel_dates: int
     seconds: float
     table_path: str = None
+    aoa_threshold: float = float("nan")
 
     @property
     def pixel_dates_per_second(self):
@@ -59,6 +63,7 @@ class EmbeddingStackInfo:
     crs: object
     transform: object
     s1_stack: str = "none"
+    s2_stack_path: str = ""
 
 
 def read_embeddings_info(path):
@@ -91,7 +96,20 @@ def read_embeddings_info(path):
         raise CameoInputError(f"{name}: the dates are not unique and ascending.")
     return EmbeddingStackInfo(path, dates, features, tags.get("CAMEO_MODEL_NAME", ""),
                               tags.get("CAMEO_MODEL_VERSION", ""), width, height, crs, transform,
-                              tags.get("CAMEO_S1_STACK", "none"))
+                              tags.get("CAMEO_S1_STACK", "none"), _stack_path(path, tags))
+
+
+def _stack_path(embeddings_path, tags):
+    """The S2 stack the embeddings were made from: its recorded path, else the name beside the folder."""
+    recorded = tags.get("CAMEO_S2_STACK_PATH", "")
+    if recorded and os.path.isfile(recorded):
+        return recorded
+    name = tags.get("CAMEO_S2_STACK", "")
+    folder = os.path.dirname(os.path.abspath(embeddings_path))
+    for candidate in (os.path.join(folder, name), os.path.join(os.path.dirname(folder), name)):
+        if name and os.path.isfile(candidate):
+            return candidate
+    return recorded
 
 
 def predictable_dates(dates, window_days, max_gap):
@@ -133,25 +151,24 @@ def check_dates(dates, window_days, max_gap, what):
     return ok
 
 
-class GPPWriter:
-    """Per-date GPP GeoTIFFs + gpp.vrt through the embeddings' atomic staging writer."""
+def gpp_writer(folder, dates, crs, transform, width, height, tags):
+    """Per-date GPP GeoTIFFs (bands GPP, AOA_DI) + gpp.vrt through the embeddings' atomic writer."""
+    from ..embedding.outputs import EmbeddingWriter
 
-    def __new__(cls, folder, dates, crs, transform, width, height, tags):
-        from ..embedding.outputs import EmbeddingWriter
+    class GPPWriter(EmbeddingWriter):
+        INDEX_NAME = GPP_INDEX_NAME
 
-        class _Writer(EmbeddingWriter):
-            INDEX_NAME = GPP_INDEX_NAME
+        def file_name(self, date):
+            return f"gpp_{date.isoformat()}.tif"
 
-            def file_name(self, date):
-                return f"gpp_{date.isoformat()}.tif"
+        def _create(self, path, date):
+            dataset = super()._create(path, date)
+            dataset.set_band_unit(1, UNITS)
+            dataset.update_tags(1, UNITS=UNITS)
+            dataset.update_tags(2, UNITS="dimensionless (AOA dissimilarity index)")
+            return dataset
 
-            def _create(self, path, date):
-                dataset = super()._create(path, date)
-                dataset.set_band_unit(1, UNITS)
-                dataset.update_tags(1, UNITS=UNITS)
-                return dataset
-
-        return _Writer(folder, dates, ["GPP"], crs, transform, width, height, tags)
+    return GPPWriter(folder, dates, BANDS, crs, transform, width, height, tags)
 
 
 def check_gpp_output_folder(folder, table_path=None):
@@ -165,15 +182,31 @@ def check_gpp_output_folder(folder, table_path=None):
                                   "not writable.")
 
 
-def gpp_block(model, values, dates, predict_mask, progress=None, pixels_per_chunk=4096):
-    """GPP [T, P] (NaN = no data) of embedding values [T, E, P] (NaN = no embedding)."""
+def pixel_latitudes(crs, transform, row, height, width):
+    """Latitude (degrees north) of the centres of rows row..row+height-1, all columns: [height * width]."""
+    from pyproj import CRS, Transformer
+
+    cols, rows = np.meshgrid(np.arange(width) + 0.5, np.arange(row, row + height) + 0.5)
+    x, y = transform * (cols.ravel(), rows.ravel())
+    source = CRS.from_user_input(crs.to_wkt() if hasattr(crs, "to_wkt") else crs)
+    if source.is_geographic:
+        _, lat = Transformer.from_crs(source, source.geodetic_crs, always_xy=True).transform(x, y)
+    else:
+        _, lat = Transformer.from_crs(source, "EPSG:4326", always_xy=True).transform(x, y)
+    return np.asarray(lat, np.float64)
+
+
+def gpp_block(model, values, dates, predict_mask, latitudes, progress=None, pixels_per_chunk=4096):
+    """(GPP, AOA_DI) [T, P] (NaN = no data) of embedding values [T, E, P] at latitudes [P]."""
     window = model.window_days
     days = day_numbers(dates)
+    doy = day_of_year(days)
     n_dates, _, n_pix = values.shape
-    out = np.full((n_dates, n_pix), np.nan, np.float32)
+    gpp = np.full((n_dates, n_pix), np.nan, np.float32)
+    di = np.full((n_dates, n_pix), np.nan, np.float32)
     targets = np.flatnonzero(predict_mask)
     if len(targets) == 0 or n_pix == 0:
-        return out
+        return gpp, di
     start = int(days[targets[0]]) - window + 1
     for p0 in range(0, n_pix, pixels_per_chunk):
         check_cancelled(progress)
@@ -188,8 +221,10 @@ def gpp_block(model, values, dates, predict_mask, progress=None, pixels_per_chun
             i = int(days[t]) - start
             complete = np.flatnonzero(filled[:, i + 1] - filled[:, i + 1 - window] == window)
             if len(complete):
-                out[t, p0 + complete] = model.run(daily[complete, i - window + 1:i + 1])
-    return out
+                radiation = toa_radiation(latitudes[p0 + complete], doy[t])
+                gpp[t, p0 + complete], di[t, p0 + complete] = model.run(
+                    daily[complete, i - window + 1:i + 1], radiation)
+    return gpp, di
 
 
 def _locations(info, points, polygons):
@@ -220,16 +255,55 @@ def _locations(info, points, polygons):
     return found
 
 
+def s2_only_embeddings(info, s2_stack, staging_parent, models_dir, threads, progress):
+    """The Sentinel-1-free embeddings of the extent of `info`, computed from the S2 stack into a
+    hidden folder (removed by the caller): the GPP model was trained on that path."""
+    import tempfile
+
+    from ..embedding.job import embed_stacks
+    from ..embedding.outputs import STAGING_PREFIX
+
+    if not s2_stack or not os.path.isfile(s2_stack):
+        raise CameoInputError(
+            f"These embeddings include Sentinel-1, and GPP is computed from the Sentinel-2-only embedding "
+            f"(the model was trained without Sentinel-1), but the Sentinel-2 stack {s2_stack or ''} was not "
+            "found: give it as S2_STACK (the s2_stack.tif the embeddings were made from).")
+    folder = tempfile.mkdtemp(prefix=STAGING_PREFIX + "s2only-", dir=staging_parent)
+    left, top = info.transform.c, info.transform.f
+    bounds = (left, top + info.transform.e * info.height, left + info.transform.a * info.width, top)
+    progress.pushInfo("These embeddings include Sentinel-1; the GPP model was trained on Sentinel-2-only "
+                      "embeddings (tower footprints have no Sentinel-1), so GPP is computed from the "
+                      f"Sentinel-2-only embedding of {os.path.basename(s2_stack)} (one more embedding pass).")
+    run = embed_stacks(s2_stack, os.path.join(folder, "embeddings"), bounds=bounds, threads=threads,
+                       models_dir=models_dir, progress=NullProgress())
+    made = read_embeddings_info(run.index_path)
+    if (made.model_name, made.model_version) != (info.model_name, info.model_version) or \
+            (made.width, made.height) != (info.width, info.height):
+        raise CameoInputError(
+            f"The embedding models ({made.model_name} {made.model_version}) are not those of the embeddings "
+            f"({info.model_name} {info.model_version}), or {os.path.basename(s2_stack)} does not cover them: "
+            "give the embedding models folder (MODELS) and the S2 stack the embeddings were made with.")
+    return folder, run.index_path
+
+
+def _table_rows(locations, dates, sums):
+    for fid, _ in locations:
+        for t, date in enumerate(dates):
+            c = int(sums["count"][fid][t])
+            yield [fid, date.isoformat(), f"{sums['gpp'][fid][t] / c:.6g}" if c else "", c,
+                   f"{sums['di'][fid][t] / c:.4g}" if c else "", int(sums["outside"][fid][t])]
+
+
 def predict_gpp(embeddings_path, output_folder, *, model_path=None, points=None, polygons=None,
-                table_path=None, threads=None, block_rows=64, progress=None):
-    """GPP rasters for every date of an embeddings stack; returns a GPPRun.
+                table_path=None, s2_stack=None, models_dir=None, threads=None, block_rows=64, progress=None):
+    """GPP rasters (bands GPP and AOA_DI) for every date of an embeddings stack; returns a GPPRun.
 
     points: [(id, (x, y))] and polygons: [(id, wkt)] in the stack's CRS for the table
     (CSV at table_path: id, date, gpp_g_c_m2_d (mean over the polygon's pixels with data),
-    pixels (how many had data))."""
-    import rasterio
-    from rasterio.windows import Window
-
+    pixels (how many had data), aoa_di (their mean dissimilarity index), outside_aoa_pixels).
+    s2_stack: the Sentinel-2 stack of embeddings made with Sentinel-1 (default: the stack named
+    in their metadata, beside the embeddings' folder or at its recorded path), embedded with
+    the models in models_dir (default: the bundled ones)."""
     progress = progress or NullProgress()
     info = read_embeddings_info(embeddings_path)
     model = load_gpp_model(model_path, threads=threads)
@@ -243,47 +317,29 @@ def predict_gpp(embeddings_path, output_folder, *, model_path=None, points=None,
         raise CameoInputError("None of the points or polygons lies on the embedding stack: check their "
                               "layer and its CRS.")
     check_gpp_output_folder(output_folder, table_path)
-    if info.s1_stack not in ("", "none"):
-        progress.pushInfo(
-            "Note: these embeddings include Sentinel-1; the bundled GPP model was trained on embeddings "
-            "without Sentinel-1 (tower footprints have none), so its GPP is most reliable from embeddings "
-            "computed without the Sentinel-1 stack (see the model card).")
     skipped = [d.isoformat() for d, ok in zip(info.dates, mask) if not ok]
     if skipped:
         progress.pushInfo(f"{len(skipped)} of {len(info.dates)} dates lack a complete {model.window_days}-day "
                           f"window in the stack and get no data: {', '.join(skipped[:6])}"
                           + (" ..." if len(skipped) > 6 else ""))
-    n_dates, n_feat = len(info.dates), len(info.features)
+    progress.pushInfo(f"GPP = top-of-atmosphere radiation (from each pixel's latitude and the day of year) x "
+                      f"light-use efficiency; area of applicability threshold {model.aoa.threshold:.3f} "
+                      "(band AOA_DI above it: outside)")
     tags = {"CAMEO_GPP_MODEL": os.path.basename(model.path),
             "CAMEO_GPP_MODEL_VERSION": model.metadata.get("cameo_model_version", ""),
             "CAMEO_MODEL_NAME": info.model_name, "CAMEO_MODEL_VERSION": info.model_version,
-            "CAMEO_UNITS": UNITS, "CAMEO_EMBEDDINGS": os.path.basename(embeddings_path)}
-    writer = GPPWriter(output_folder, info.dates, info.crs, info.transform, info.width, info.height, tags)
+            "CAMEO_UNITS": UNITS, "CAMEO_EMBEDDINGS": os.path.basename(embeddings_path),
+            "CAMEO_AOA_THRESHOLD": f"{model.aoa.threshold:.6g}"}
+    writer = gpp_writer(output_folder, info.dates, info.crs, info.transform, info.width, info.height, tags)
     report_swept(progress.pushInfo, writer.swept)
-    wanted = {}
-    for fid, cells in locations:
-        for rc in cells:
-            wanted.setdefault(rc[0], []).append((fid, rc[1]))
-    sums = {fid: np.zeros(n_dates) for fid, _ in locations}
-    counts = {fid: np.zeros(n_dates, np.int64) for fid, _ in locations}
-    started = time.perf_counter()
+    staging = None
     try:
-        with rasterio.open(embeddings_path) as ds:
-            for row in range(0, info.height, block_rows):
-                check_cancelled(progress)
-                h = min(block_rows, info.height - row)
-                data = ds.read(window=Window(0, row, info.width, h), out_dtype="float32")
-                values = data.reshape(n_dates, n_feat, h * info.width)
-                gpp = gpp_block(model, values, info.dates, mask, progress).reshape(n_dates, h, info.width)
-                for t in range(n_dates):
-                    writer.write(t, gpp[t][None], row, 0)
-                for r in range(row, row + h):
-                    for fid, col in wanted.get(r, ()):
-                        v = gpp[:, r - row, col]
-                        ok = np.isfinite(v)
-                        sums[fid][ok] += v[ok]
-                        counts[fid] += ok
-                progress.setProgress(100.0 * (row + h) / info.height)
+        source = embeddings_path
+        if info.s1_stack not in ("", "none"):
+            staging, source = s2_only_embeddings(info, s2_stack or info.s2_stack_path, writer.staging, models_dir,
+                                                 threads, progress)
+        started = time.perf_counter()
+        sums = _predict_blocks(model, info, source, mask, writer, locations, block_rows, progress)
         check_cancelled(progress)
         seconds = time.perf_counter() - started
         table_tmp = None
@@ -292,10 +348,9 @@ def predict_gpp(embeddings_path, output_folder, *, model_path=None, points=None,
             with open(table_tmp, "w", newline="", encoding="utf-8") as handle:
                 out = csv.writer(handle)
                 out.writerow(TABLE_FIELDS)
-                for fid, _ in locations:
-                    for t, date in enumerate(info.dates):
-                        c = int(counts[fid][t])
-                        out.writerow([fid, date.isoformat(), f"{sums[fid][t] / c:.6g}" if c else "", c])
+                out.writerows(_table_rows(locations, info.dates, sums))
+        if staging:
+            shutil.rmtree(staging, ignore_errors=True)
         files, index_path = writer.publish()
         if table_tmp:
             os.replace(table_tmp, table_path)
@@ -305,4 +360,38 @@ def predict_gpp(embeddings_path, output_folder, *, model_path=None, points=None,
             os.remove(table_path + ".part")
         raise
     return GPPRun(index_path, files, list(info.dates), [d for d, ok in zip(info.dates, mask) if ok],
-                  n_dates * info.width * info.height, seconds, table_path)
+                  len(info.dates) * info.width * info.height, seconds, table_path, model.aoa.threshold)
+
+
+def _predict_blocks(model, info, source, mask, writer, locations, block_rows, progress):
+    """Write GPP and AOA_DI block by block; returns the per-location sums for the table."""
+    import rasterio
+    from rasterio.windows import Window
+
+    n_dates, n_feat = len(info.dates), len(info.features)
+    wanted = {}
+    for fid, cells in locations:
+        for rc in cells:
+            wanted.setdefault(rc[0], []).append((fid, rc[1]))
+    sums = {key: {fid: np.zeros(n_dates) for fid, _ in locations} for key in ("gpp", "di", "count", "outside")}
+    with rasterio.open(source) as ds:
+        for row in range(0, info.height, block_rows):
+            check_cancelled(progress)
+            h = min(block_rows, info.height - row)
+            data = ds.read(window=Window(0, row, info.width, h), out_dtype="float32")
+            latitudes = pixel_latitudes(info.crs, info.transform, row, h, info.width)
+            gpp, di = gpp_block(model, data.reshape(n_dates, n_feat, h * info.width), info.dates, mask,
+                                latitudes, progress)
+            gpp, di = gpp.reshape(n_dates, h, info.width), di.reshape(n_dates, h, info.width)
+            for t in range(n_dates):
+                writer.write(t, np.stack([gpp[t], di[t]]), row, 0)
+            for r in range(row, row + h):
+                for fid, col in wanted.get(r, ()):
+                    g, d = gpp[:, r - row, col], di[:, r - row, col]
+                    ok = np.isfinite(g)
+                    sums["gpp"][fid][ok] += g[ok]
+                    sums["di"][fid][ok] += d[ok]
+                    sums["count"][fid] += ok
+                    sums["outside"][fid] += ok & (d > model.aoa.threshold)
+            progress.setProgress(100.0 * (row + h) / info.height)
+    return sums
