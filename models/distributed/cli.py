@@ -94,8 +94,8 @@ def build_parser():
                             "must exist at the same path on every worker")
     embed.add_argument("--gpp", metavar="FOLDER",
                        help="also map daily GPP from the embeddings into FOLDER with the bundled GPP model "
-                            "(as cameo:predictgpp; runs in this process after the embedding, about 5 %% of "
-                            "its cost)")
+                            "(as cameo:predictgpp; runs in this process after the embedding; with --s1, from "
+                            "the Sentinel-2-only embedding, one more pass)")
     embed.add_argument("--resume", action="store_true",
                        help="continue an interrupted run in FOLDER: finished tiles are not computed again")
     embed.add_argument("--no-progress", action="store_true", help="no progress bar")

@@ -107,10 +107,12 @@ def part(sample, years=YEARS):
                 "y": sample["y"][keep], "resolution": "daily", "site": sample["site"]}
     keep = [k for k, d in enumerate(sample["month_days"]) if years[0] <= _year([d])[0] <= years[1]]
     rows = [sample["month_rows"][k] for k in keep]
+    month_days = sample["month_days"][keep]
     flat = np.concatenate(rows) if rows else np.zeros(0, np.int64)
     month = np.concatenate([np.full(len(r), j) for j, r in enumerate(rows)]) if rows else np.zeros(0, np.int64)
     return {"x": sample["x"][flat], "ra": sample["ra"][flat], "nirv": sample["nirv"][flat],
-            "y": sample["y"][keep], "month": month, "resolution": "monthly", "site": sample["site"]}
+            "y": sample["y"][keep], "month": month, "resolution": "monthly", "site": sample["site"],
+            "month_days": month_days}
 
 
 def linear_parts_fit(parts, feature):
@@ -158,8 +160,9 @@ def score(test, predicted):
     else:
         n = np.bincount(test["month"], minlength=len(test["y"]))
         obs, pred = test["y"], np.bincount(test["month"], predicted, len(test["y"])) / n
+        months = _month_key(test["month_days"])
     out["monthly"] = gpp_metrics(obs, pred)
-    out["monthly_pairs"] = [[float(o), float(p)] for o, p in zip(obs, pred)]
+    out["monthly_pairs"] = [[int(k), float(o), float(p)] for k, o, p in zip(months, obs, pred)]
     return out
 
 
@@ -274,6 +277,42 @@ def run_splits(samples, names, threads=1):
     return results, store
 
 
+FIGURE_MODELS = {"lue": ("C0", 1.6), "nirv_radiation_linear": ("C3", 1.0), "nirv_linear": ("C1", 0.8),
+                 "embedding_mlp": ("0.6", 0.8), "embedding_transformer": ("C2", 0.8)}
+
+
+def figure(site, results, path):
+    """Monthly observed GPP (dots) and each model's monthly predictions (lines), LOSO and 2020."""
+    import datetime
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.2), gridspec_kw={"width_ratios": [3, 1]})
+    for ax, split in zip(axes, ("loso", "temporal")):
+        rows = [r for r in results if r["site"] == site and r["split"] == split]
+        for row in rows:
+            pairs = row["scores"]["monthly_pairs"]
+            x = [datetime.date(k // 100, k % 100, 15) for k, _, _ in pairs]
+            colour, width = FIGURE_MODELS.get(row["model"], ("k", 1.0))
+            ax.plot(x, [p for _, _, p in pairs], "-", color=colour, lw=width,
+                    label=f"{row['model']} (R2 {headline(row)['r2']:.2f})")
+        if rows:
+            pairs = rows[0]["scores"]["monthly_pairs"]
+            ax.plot([datetime.date(k // 100, k % 100, 15) for k, _, _ in pairs], [o for _, o, _ in pairs], "o",
+                    color="k", ms=3, label="tower (monthly mean)")
+        ax.set_title(f"{site}: {'leave-one-site-out 2017-2020' if split == 'loso' else 'trained 2017-2019, 2020'}",
+                     fontsize=9)
+        ax.set_ylabel("GPP (g C m-2 d-1)", fontsize=8)
+        ax.tick_params(labelsize=7)
+        ax.legend(fontsize=6, loc="upper left")
+    fig.tight_layout()
+    fig.savefig(path, dpi=72)
+    plt.close(fig)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m models.train.gpp_experiment", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -281,6 +320,7 @@ def main(argv=None):
     parser.add_argument("--out", default="runs/gpp")
     parser.add_argument("--paper", action="store_true", help="also train the paper's transformer regressor")
     parser.add_argument("--export", default=None, help="folder to export cameo_gpp.onnx into (+ SHA256SUMS)")
+    parser.add_argument("--figures", default=None, help="folder for the per-site figures (gpp_<SITE>.png)")
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args(argv)
 
@@ -304,6 +344,10 @@ def main(argv=None):
     with open(os.path.join(args.out, "results.md"), "w") as handle:
         handle.write(table + "\n")
     np.savez_compressed(os.path.join(args.out, "predictions.npz"), **store)
+    if args.figures:
+        os.makedirs(args.figures, exist_ok=True)
+        for site in samples:
+            figure(site, results, os.path.join(args.figures, f"gpp_{site}.png"))
     if args.export:
         path, _, aoa = export_bundled(samples, models, args.export, args.models_dir, args.threads)
         print(f"exported {path} (AOA threshold {aoa.threshold:.3f}, {len(aoa.train)} training samples)")
