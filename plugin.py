@@ -7,7 +7,7 @@ QGIS desktop calls `initGui`; `qgis_process` calls only `initProcessing`, with n
 from qgis.core import QgsApplication, QgsSettings
 from qgis.PyQt.QtCore import QTimer
 
-from .models.environment import install_command, missing_packages
+from .models.environment import install_command, missing_optional_packages, missing_packages
 
 # Which missing packages the user was last told about; told again only if that changes.
 NOTICE_SETTING = "cameo/missing_packages_notice"
@@ -46,7 +46,7 @@ class CameoPlugin:
         Marks them as told: the dialog comes once per set of missing packages, and
         again only if that set changes (e.g. after installing one of two).
         """
-        missing = missing_packages()
+        missing = missing_packages() + missing_optional_packages()
         settings = QgsSettings()
         key = ",".join(missing)
         told = settings.value(NOTICE_SETTING, "", type=str)
@@ -59,4 +59,4 @@ class CameoPlugin:
             from .ui.missing_dependencies import MissingDependenciesDialog
 
             MissingDependenciesDialog(missing, install_command(missing),
-                                      parent=self.iface.mainWindow()).exec_()
+                                      parent=self.iface.mainWindow()).exec()
