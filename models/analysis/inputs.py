@@ -72,8 +72,10 @@ def open_embeddings(path):
     return info, rasterio.open(path)
 
 
-def block_windows(info, n_bands, budget=BLOCK_BYTES):
-    """Full-width row windows whose float32 values over n_bands stay below `budget` bytes."""
+def block_windows(info, n_bands, budget=None):
+    """Full-width row windows whose float32 values over n_bands stay below `budget` bytes
+    (default BLOCK_BYTES)."""
+    budget = BLOCK_BYTES if budget is None else budget
     rows = max(1, budget // max(1, info.width * n_bands * 4))
     return row_blocks(info.height, rows)
 
