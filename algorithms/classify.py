@@ -14,7 +14,7 @@ from qgis.core import (
     QgsProcessingParameterString,
 )
 
-from ..models.analysis.classify import DEFAULT_BLOCK_SIZE, DEFAULT_FOLDS, MODEL_LABELS, MODELS
+from ..models.analysis.defaults import BLOCK_SIZE, FOLDS, MODEL_LABELS, MODELS
 from .base import CameoAlgorithm
 from .feature_input import features_in_crs
 
@@ -71,8 +71,8 @@ class ClassifyFromPolygons(CameoAlgorithm):
             self.MODEL, "Model", options=list(MODEL_LABELS), defaultValue=0))
         for name, label, default, minimum, kind in (
                 (self.SEED, "Seed", 0, 0, QgsProcessingParameterNumber.Type.Integer),
-                (self.FOLDS, "Cross-validation folds", DEFAULT_FOLDS, 2, QgsProcessingParameterNumber.Type.Integer),
-                (self.BLOCK_SIZE, "Cross-validation block size (m)", DEFAULT_BLOCK_SIZE, 10.0,
+                (self.FOLDS, "Cross-validation folds", FOLDS, 2, QgsProcessingParameterNumber.Type.Integer),
+                (self.BLOCK_SIZE, "Cross-validation block size (m)", BLOCK_SIZE, 10.0,
                  QgsProcessingParameterNumber.Type.Double)):
             parameter = QgsProcessingParameterNumber(name, label, kind, default, minValue=minimum)
             parameter.setFlags(parameter.flags() | QgsProcessingParameterDefinition.Flag.FlagAdvanced)

@@ -10,7 +10,7 @@ from qgis.core import (
     QgsProcessingParameterString,
 )
 
-from ..models.analysis.cluster import MAX_CLASSES
+from ..models.analysis.defaults import MAX_CLASSES
 from .base import CameoAlgorithm
 
 

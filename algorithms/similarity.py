@@ -10,7 +10,7 @@ from qgis.core import (
     QgsProcessingParameterString,
 )
 
-from ..models.analysis.similarity import DEFAULT_THRESHOLD
+from ..models.analysis.defaults import SIMILARITY_THRESHOLD
 from .base import CameoAlgorithm
 from .feature_input import features_in_crs, split_points_polygons
 
@@ -52,7 +52,7 @@ class SimilarityToExamples(CameoAlgorithm):
             self.DATE, "Date (YYYY-MM-DD; empty = every date)", optional=True))
         self.addParameter(QgsProcessingParameterNumber(
             self.THRESHOLD, "Threshold of the 'dates similar' band", QgsProcessingParameterNumber.Type.Double,
-            DEFAULT_THRESHOLD, minValue=-1.0, maxValue=1.0))
+            SIMILARITY_THRESHOLD, minValue=-1.0, maxValue=1.0))
         self.addParameter(QgsProcessingParameterRasterDestination(self.OUTPUT, "Similarity"))
         self.addOutput(QgsProcessingOutputString(self.DATES, "Dates (comma-separated)"))
 

@@ -18,15 +18,13 @@ import numpy as np
 from ..environment import require
 from ..errors import CameoInputError
 from ..progress import NullProgress, check_cancelled
-from .cluster import MAX_CLASSES, write_classes
+from .cluster import write_classes
+from .defaults import BLOCK_SIZE, FOLDS, MAX_CLASSES, MODEL_LABELS, MODELS
 from .inputs import band_indexes, located_features, open_embeddings, pixels_at, select_dates
 from .output import check_writable
 from .report import accuracy_csv, accuracy_html
 
-MODELS = ("random_forest", "logistic_regression", "knn")
-MODEL_LABELS = ("Random forest", "Logistic regression", "k nearest neighbours")
-DEFAULT_FOLDS = 5
-DEFAULT_BLOCK_SIZE = 200.0  # metres
+DEFAULT_FOLDS, DEFAULT_BLOCK_SIZE = FOLDS, BLOCK_SIZE
 KNN_NEIGHBOURS = 5
 
 

@@ -19,9 +19,9 @@ from ..environment import require
 from ..errors import CameoInputError
 from ..progress import NullProgress, check_cancelled
 from .inputs import band_indexes, block_windows, open_embeddings, read_pixels, select_dates
+from .defaults import MAX_CLASSES
 from .output import Publication, check_writable, class_colour
 
-MAX_CLASSES = 254  # uint8 codes 1..254, 0 = no data
 N_INIT = 10
 
 

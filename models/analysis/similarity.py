@@ -23,9 +23,10 @@ from ..errors import CameoInputError
 from ..progress import NullProgress, check_cancelled
 from .inputs import band_indexes, block_windows, located_features, open_embeddings, pixels_at, read_pixels, \
     select_dates
+from .defaults import SIMILARITY_THRESHOLD
 from .output import Publication, check_writable
 
-DEFAULT_THRESHOLD = 0.8
+DEFAULT_THRESHOLD = SIMILARITY_THRESHOLD
 
 
 @dataclass
