@@ -215,21 +215,34 @@ def test_classify_in_qgis_reports_scikit_learns_metrics_on_the_same_folds(qgis_a
     np.testing.assert_allclose(probabilities.reshape(2, -1).T, final.predict_proba(everything), atol=1e-6)
 
 
-@pytest.mark.parametrize("model", ["logistic_regression", "knn"])
-def test_classify_other_models_report_their_own_cross_validation(vrt, stack_values, tmp_path, model):
+MIXED = ["a", "b", "b", "a", "b", "a"]  # labels that cut across the two kinds of field: not separable
+
+
+@pytest.mark.parametrize("model", ["random_forest", "logistic_regression", "knn"])
+def test_classify_numbers_equal_scikit_learns_on_the_same_folds_when_imperfect(vrt, stack_values, tmp_path, model):
+    """Labels mixing both kinds of field, so the scores are far from 1 and must still match exactly."""
     values, _, transform = stack_values
-    x, y, groups = training_arrays(values)
+    x, _, groups = training_arrays(values)
+    y = np.concatenate([np.full((r1 - r0 + 1) * (c1 - c0 + 1), 1 if label == "a" else 2)
+                        for label, (_, (r0, r1, c0, c1)) in zip(MIXED, FIELDS)])
     predicted = np.zeros_like(y)
-    for fit, test in GroupKFold(n_splits=4).split(x, y, groups):
+    folds = list(GroupKFold(n_splits=4).split(x, y, groups))
+    for fit, test in folds:
         predicted[test] = make_model(model, 0, len(fit)).fit(x[fit], y[fit]).predict(x[test])
     training = []
-    for fid, (label, (r0, r1, c0, c1)) in enumerate(FIELDS):
+    for fid, (label, (_, (r0, r1, c0, c1))) in enumerate(zip(MIXED, FIELDS)):
         (x0, y0), (x1, y1) = transform * (c0, r0), transform * (c1 + 1, r1 + 1)
         training.append((fid, label, f"POLYGON(({x0} {y0},{x1} {y0},{x1} {y1},{x0} {y1},{x0} {y0}))"))
-    run = classify_embeddings(vrt, str(tmp_path / "c.tif"), training=training, model=model)
+    run = classify_embeddings(vrt, str(tmp_path / "c.tif"), training=training, model=model,
+                              table_path=str(tmp_path / "t.csv"))
+    assert 0.4 < run.accuracy.overall < 0.7  # chance level, as it should be for such labels
     assert run.accuracy.overall == pytest.approx(accuracy_score(y, predicted), abs=1e-12)
     np.testing.assert_array_equal(run.accuracy.confusion, confusion_matrix(y, predicted))
-    assert os.listdir(tmp_path) == ["c.tif"]  # no report asked for: none written
+    np.testing.assert_allclose(run.accuracy.f1, f1_score(y, predicted, average=None), atol=1e-12)
+    assert run.accuracy.fold_accuracy == pytest.approx([accuracy_score(y[t], predicted[t]) for _, t in folds])
+    rows = read_report(tmp_path / "t.csv")
+    assert float(rows[0]["value"]) == pytest.approx(accuracy_score(y, predicted), abs=1e-6)
+    assert sorted(os.listdir(tmp_path)) == ["c.tif", "t.csv"]  # no report or probabilities asked for
 
 
 @pytest.fixture(scope="module")
