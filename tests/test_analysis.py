@@ -13,7 +13,7 @@ import numpy as np
 import processing
 import pytest
 import rasterio
-from qgis.core import QgsProcessingException, QgsProcessingFeedback
+from qgis.core import QgsProcessingException, QgsProcessingFeedback, QgsRasterLayer
 from sklearn.cluster import KMeans
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_score, recall_score
@@ -209,6 +209,7 @@ def test_classify_in_qgis_reports_scikit_learns_metrics_on_the_same_folds(qgis_a
         classes = data.read(1)
         assert data.tags()["CAMEO_CLASSES"] == "bare,crop" and data.colormap(1)[1][:3] != data.colormap(1)[2][:3]
     np.testing.assert_array_equal(classes.ravel(), final.predict(everything))
+    assert QgsRasterLayer(result["OUTPUT"], "classes").renderer().type() == "paletted"  # QGIS shows the colours
     with rasterio.open(result["PROBABILITIES"]) as data:
         probabilities = data.read()
         assert data.descriptions == ("probability bare", "probability crop")
