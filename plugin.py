@@ -52,7 +52,15 @@ class CameoPlugin:
 
     def start_pixel_inspector(self):
         # matplotlib is imported only now: the plugin loads without it.
-        from .ui.pixel_inspector import PixelInspectorDock, PixelInspectorTool, dock_area
+        from .models.environment import MissingDependencyError, require
+        from .ui.pixel_inspector import TITLE, PixelInspectorDock, PixelInspectorTool, dock_area
+
+        try:
+            require("matplotlib", "rasterio")
+        except MissingDependencyError as error:
+            self.inspector_action.setChecked(False)
+            self.iface.messageBar().pushCritical(TITLE, str(error))
+            return
 
         if self.inspector_dock is None:
             self.inspector_dock = PixelInspectorDock(self.iface.mainWindow())

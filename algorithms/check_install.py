@@ -29,6 +29,7 @@ VERSION_OUTPUTS = {
     "PYPROJ_VERSION": "pyproj",
     "SHAPELY_VERSION": "shapely",
     "SKLEARN_VERSION": "sklearn",  # optional
+    "MATPLOTLIB_VERSION": "matplotlib",  # optional
 }
 
 
@@ -40,7 +41,7 @@ class CheckInstallation(CameoAlgorithm):
         "Reports what CAMEO needs and finds: the versions of QGIS, GDAL, numpy, "
         "onnxruntime (with its execution providers, e.g. CUDA), rasterio, pyproj and "
         "shapely, and of the optional scikit-learn (needed by Cluster embeddings and Classify "
-        "from labelled polygons only); whether every bundled model file matches its sha256 in the manifest; "
+        "from labelled polygons only) and matplotlib (the pixel inspector); whether every bundled model file matches its sha256 in the manifest; "
         "and whether the sample data directory ($CAMEO_DATA, default ../shared/data) is "
         "reachable. Missing packages are listed with the command that installs them for "
         "the Python QGIS uses (a missing optional package separately). Run it first when something does not work, and attach its "

@@ -24,6 +24,7 @@ RUNTIME_PACKAGES = {
 # one stops just those algorithms, with the same message and install command.
 OPTIONAL_PACKAGES = {
     "sklearn": ("scikit-learn", "cameo:cluster and cameo:classify"),
+    "matplotlib": ("matplotlib", "the pixel inspector"),
 }
 
 

@@ -147,6 +147,20 @@ def test_cluster_through_qgis_process_reproduces_scikit_learn(qgis_process, vrt,
     assert colours[0][3] == 0 and len({colours[c] for c in range(1, 7)}) == 6
 
 
+def test_cluster_on_a_sample_assigns_every_pixel_to_the_nearest_centre(vrt, stack_values, tmp_path):
+    """The path of rasters larger than the sample: fitted on a seeded uniform sample, applied to all."""
+    from models.analysis.cluster import cluster_embeddings
+
+    values, _, _ = stack_values
+    x = valid_features(values, [16])
+    run = cluster_embeddings(vrt, str(tmp_path / "c.tif"), k=4, seed=1, dates="2019-06-30", sample_limit=1000)
+    sample = x[np.random.default_rng(1).random(len(x)) < 1000 / len(x)]  # the chip is one block
+    reference = KMeans(n_clusters=4, n_init=10, random_state=1).fit(sample)
+    assert run.fitted_pixels == len(sample) and 900 < len(sample) < 1100
+    with rasterio.open(run.path) as data:
+        np.testing.assert_array_equal(data.read(1).ravel(), reference.predict(x) + 1)
+
+
 def test_training_fields_differ_clearly_in_the_s2_image(validation_stacks):
     """The two classes are what they are said to be: NDVI of 2019-06-30 below 0.4 vs above 0.6."""
     s2 = read_stack(validation_stacks["S2_STACK"])
@@ -332,9 +346,11 @@ def test_without_scikit_learn_cluster_and_classify_say_how_to_install_it(qgis_pr
     assert results["SKLEARN_VERSION"] == "not installed"
 
 
-def test_checkinstall_lists_scikit_learn(qgis_app):
+def test_checkinstall_lists_scikit_learn_and_matplotlib(qgis_app):
+    import matplotlib
     import sklearn
 
     results = processing.run("cameo:checkinstall", {})
     assert results["SKLEARN_VERSION"] == sklearn.__version__
+    assert results["MATPLOTLIB_VERSION"] == matplotlib.__version__
     assert results["MISSING_OPTIONAL_PACKAGES"] == "" and results["OPTIONAL_INSTALL_COMMAND"] == ""

@@ -2,9 +2,9 @@
 
 The features of a pixel are its embeddings on the chosen dates, stacked (7 values per
 date); pixels without a value on every chosen date get no data (0). KMeans is fitted on
-the valid pixels, or on a uniform sample of 200,000 of them on larger rasters (drawn with
-the seed), then every block is assigned to its nearest centre: memory follows the
-block and the sample, not the raster. Classes are 1..K (uint8, a colour table).
+the valid pixels, or on a uniform sample of them on larger rasters (drawn with the seed; at
+most 200,000 pixels and 256 MB of features), then every block is assigned to its nearest
+centre: memory follows the block and the sample, not the raster. Classes are 1..K (uint8, a colour table).
 """
 
 import json
@@ -23,6 +23,7 @@ from .defaults import MAX_CLASSES
 from .output import Publication, check_writable, class_colour
 
 N_INIT = 10
+SAMPLE_BYTES = 256 * 2**20  # float64 features of the k-means sample, at most
 
 
 @dataclass
@@ -86,7 +87,7 @@ def write_classes(dataset, info, bands, output_path, predict, n_classes, tags, p
 
 
 def cluster_embeddings(embeddings_path, output_path, *, k, seed=0, dates=None, progress=None,
-                       sample_limit=SAMPLE_PIXELS):
+                       sample_limit=None):
     """Write the k-means class raster of the chosen dates (None = all); returns a ClusterRun."""
     require("sklearn")
     progress = progress or NullProgress()
@@ -96,6 +97,8 @@ def cluster_embeddings(embeddings_path, output_path, *, k, seed=0, dates=None, p
     with dataset:
         chosen = select_dates(info, dates)
         bands = band_indexes(info, chosen)
+        if sample_limit is None:
+            sample_limit = min(SAMPLE_PIXELS, SAMPLE_BYTES // (8 * len(bands)))
         sample = sample_valid_pixels(dataset, bands, np.random.default_rng(seed), progress, sample_limit)
         if len(sample) < k:
             raise CameoInputError(
