@@ -354,3 +354,45 @@ def test_checkinstall_lists_scikit_learn_and_matplotlib(qgis_app):
     assert results["SKLEARN_VERSION"] == sklearn.__version__
     assert results["MATPLOTLIB_VERSION"] == matplotlib.__version__
     assert results["MISSING_OPTIONAL_PACKAGES"] == "" and results["OPTIONAL_INSTALL_COMMAND"] == ""
+
+
+def test_cluster_and_similarity_run_inside_a_graphical_model(qgis_app, vrt, stack_values, tmp_path):
+    """The modeler: a model with the embeddings as input and both algorithms as children."""
+    from qgis.core import (
+        QgsProcessingModelAlgorithm,
+        QgsProcessingModelChildAlgorithm,
+        QgsProcessingModelChildParameterSource,
+        QgsProcessingModelOutput,
+        QgsProcessingModelParameter,
+        QgsProcessingParameterFeatureSource,
+        QgsProcessingParameterRasterLayer,
+    )
+
+    model = QgsProcessingModelAlgorithm("embeddings_overview", "tests")
+    model.addModelParameter(QgsProcessingParameterRasterLayer("emb", "Embeddings"), QgsProcessingModelParameter("emb"))
+    model.addModelParameter(QgsProcessingParameterFeatureSource("examples", "Examples"),
+                            QgsProcessingModelParameter("examples"))
+    for child_id, algorithm, static in (("cluster", "cameo:cluster", {"K": 3, "SEED": 0, "DATES": "2019-06-30"}),
+                                        ("similar", "cameo:similarity", {"DATE": "2019-06-30"})):
+        child = QgsProcessingModelChildAlgorithm(algorithm)
+        child.setChildId(child_id)
+        child.addParameterSources("EMBEDDINGS", [QgsProcessingModelChildParameterSource.fromModelParameter("emb")])
+        if child_id == "similar":
+            child.addParameterSources("EXAMPLES",
+                                      [QgsProcessingModelChildParameterSource.fromModelParameter("examples")])
+        for name, value in static.items():
+            child.addParameterSources(name, [QgsProcessingModelChildParameterSource.fromStaticValue(value)])
+        output = QgsProcessingModelOutput("map")
+        output.setChildId(child_id)
+        output.setChildOutputName("OUTPUT")
+        child.setModelOutputs({"map": output})
+        model.addChildAlgorithm(child)
+    examples = write_layer(tmp_path / "example.geojson", [("x", EXAMPLE)], stack_values[2])
+    results = processing.run(model, {"emb": vrt, "examples": examples, "cluster:map": str(tmp_path / "c.tif"),
+                                     "similar:map": str(tmp_path / "s.tif")})
+    values = stack_values[0]
+    reference = KMeans(n_clusters=3, n_init=10, random_state=0).fit(valid_features(values, [16]))
+    with rasterio.open(results["cluster:map"]) as data:
+        np.testing.assert_array_equal(data.read(1).ravel(), reference.labels_ + 1)
+    with rasterio.open(results["similar:map"]) as data:
+        np.testing.assert_allclose(data.read(1), hand_similarity(values[16:17], [EXAMPLE])[0], atol=2e-6)
