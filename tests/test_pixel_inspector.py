@@ -3,7 +3,6 @@ pixel's series; they equal the rasters' values there. Screenshots kept in
 runs/test-artifacts/inspector/."""
 
 import csv
-import datetime
 import json
 import os
 import shutil
