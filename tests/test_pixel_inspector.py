@@ -100,3 +100,21 @@ def test_exports_and_screenshot(clicked):
         # Not blank: many distinct colours (lines, swatches, text), not one flat fill.
         assert len(np.unique(image.reshape(-1, 3), axis=0)) > 50
         assert image.std() > 10
+
+
+def test_any_layer_of_the_run_leads_to_the_same_series(run_folder):
+    """Clicking the GPP layer or one date's embedding file finds the same files and numbers."""
+    from models.analysis.pixel_series import pixel_series
+
+    vrt = run_folder / "embeddings" / "embeddings.vrt"
+    with rasterio.open(vrt) as data:
+        x, y = data.transform * (COL + 0.5, ROW + 0.5)
+    reference = pixel_series(str(vrt), x, y)
+    assert set(reference.sources) == {"embeddings", "gpp", "s2_stack"}
+    for layer in (run_folder / "gpp" / "gpp.vrt", run_folder / "embeddings" / f"embedding_{DATE}.tif"):
+        series = pixel_series(str(layer), x, y)
+        assert series.sources == reference.sources
+        np.testing.assert_array_equal(series.embeddings, reference.embeddings)
+        np.testing.assert_array_equal(series.gpp, reference.gpp)
+        np.testing.assert_array_equal(series.ndvi, reference.ndvi)
+    assert pixel_series(str(vrt), x - 10_000, y) is None  # outside the raster
