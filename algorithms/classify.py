@@ -17,6 +17,7 @@ from qgis.core import (
 from ..models.analysis.defaults import BLOCK_SIZE, FOLDS, MODEL_LABELS, MODELS
 from .base import CameoAlgorithm
 from .feature_input import features_in_crs
+from .layer_loading import class_labels_style, style_on_load
 
 
 class ClassifyFromPolygons(CameoAlgorithm):
@@ -92,12 +93,13 @@ class ClassifyFromPolygons(CameoAlgorithm):
         fields = self.parameterAsFields(parameters, self.FIELD, context)
         field_name = fields[0] if fields else ""
         training = features_in_crs(source, layer.crs(), context, field_name)
+        output = self.parameterAsOutputLayer(parameters, self.OUTPUT, context)
         probabilities = self.parameterAsOutputLayer(parameters, self.PROBABILITIES, context) or None
         with self.user_errors():
             from ..models.analysis.classify import classify_embeddings
 
             run = classify_embeddings(
-                layer.source(), self.parameterAsOutputLayer(parameters, self.OUTPUT, context), training=training,
+                layer.source(), output, training=training,
                 field_name=field_name, model=MODELS[self.parameterAsEnum(parameters, self.MODEL, context)],
                 dates=self.parameterAsString(parameters, self.DATES, context).strip() or None,
                 seed=self.parameterAsInt(parameters, self.SEED, context),
@@ -106,6 +108,7 @@ class ClassifyFromPolygons(CameoAlgorithm):
                 probabilities_path=probabilities,
                 report_path=self.parameterAsFileOutput(parameters, self.REPORT, context),
                 table_path=self.parameterAsFileOutput(parameters, self.TABLE, context), progress=feedback)
+        style_on_load(context, output, class_labels_style(run.class_names))
         feedback.pushInfo(f"Classes {', '.join(run.class_names)}; {run.training_pixels:,} training pixels in "
                           f"{run.blocks} blocks; cross-validated overall accuracy {run.accuracy.overall:.3f}")
-        return {**run.outputs, self.OVERALL_ACCURACY: run.accuracy.overall}
+        return {**run.outputs, self.OUTPUT: output, self.OVERALL_ACCURACY: run.accuracy.overall}

@@ -12,6 +12,7 @@ from qgis.core import (
 
 from ..models.analysis.defaults import MAX_CLASSES
 from .base import CameoAlgorithm
+from .layer_loading import class_labels_style, style_on_load
 
 
 class ClusterEmbeddings(CameoAlgorithm):
@@ -63,6 +64,7 @@ class ClusterEmbeddings(CameoAlgorithm):
                 layer.source(), output, k=self.parameterAsInt(parameters, self.K, context),
                 seed=self.parameterAsInt(parameters, self.SEED, context),
                 dates=self.parameterAsString(parameters, self.DATES, context).strip() or None, progress=feedback)
+        style_on_load(context, output, class_labels_style([f"cluster {c}" for c in range(1, len(run.centres) + 1)]))
         feedback.pushInfo(f"{len(run.centres)} clusters of {run.fitted_pixels:,} pixels on {len(run.dates)} "
                           f"date(s); inertia {run.inertia:.6g}")
         return {self.OUTPUT: output, self.CENTRES: json.dumps(run.centres.round(6).tolist())}

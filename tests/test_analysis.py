@@ -396,3 +396,25 @@ def test_cluster_and_similarity_run_inside_a_graphical_model(qgis_app, vrt, stac
         np.testing.assert_array_equal(data.read(1).ravel(), reference.labels_ + 1)
     with rasterio.open(results["similar:map"]) as data:
         np.testing.assert_allclose(data.read(1), hand_similarity(values[16:17], [EXAMPLE])[0], atol=2e-6)
+
+
+def test_loaded_in_qgis_the_classes_carry_their_names(qgis_app, vrt, stack_values, tmp_path):
+    """The style Processing applies when it loads the class raster: paletted, labelled by class."""
+    from qgis.core import QgsProcessingContext, QgsProject
+
+    context = QgsProcessingContext()
+    project = QgsProject()
+    context.setProject(project)
+    output = str(tmp_path / "classes.tif")
+    parameters = {"EMBEDDINGS": vrt, "FIELD": "class", "OUTPUT": output,
+                  "TRAINING": write_layer(tmp_path / "training.geojson", FIELDS, stack_values[2]),
+                  "REPORT": str(tmp_path / "r.html"), "TABLE": str(tmp_path / "r.csv")}
+    algorithm = qgis_app.processingRegistry().algorithmById("cameo:classify")
+    context.addLayerToLoadOnCompletion(output, QgsProcessingContext.LayerDetails("classes", project, "OUTPUT"))
+    results, ok = algorithm.run(parameters, context, QgsProcessingFeedback())
+    assert ok and results["OUTPUT"] == output
+    layer = QgsRasterLayer(output, "classes")
+    context.layerToLoadOnCompletionDetails(output).postProcessor().postProcessLayer(layer, context, None)
+    renderer = layer.renderer()
+    assert renderer.type() == "paletted"
+    assert [(c.value, c.label) for c in renderer.classes()] == [(1.0, "bare"), (2.0, "crop")]
