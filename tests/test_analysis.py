@@ -418,3 +418,22 @@ def test_loaded_in_qgis_the_classes_carry_their_names(qgis_app, vrt, stack_value
     renderer = layer.renderer()
     assert renderer.type() == "paletted"
     assert [(c.value, c.label) for c in renderer.classes()] == [(1.0, "bare"), (2.0, "crop")]
+
+
+def test_full_disk_gives_the_disk_message_and_leaves_no_file(qgis_app, vrt, stack_values, tmp_path):
+    """A 64 KiB tmpfs (we run as root): the similarity of 26 dates (about 400 KB) does not fit."""
+    import subprocess
+
+    from test_reliability_faults import FULL, _mount_tmpfs, _unmount
+
+    disk = tmp_path / "small disk"
+    _mount_tmpfs(disk, "size=64k")
+    try:
+        with pytest.raises(QgsProcessingException, match=FULL):
+            processing.run("cameo:similarity", {
+                "EMBEDDINGS": vrt, "OUTPUT": str(disk / "similarity.tif"),
+                "EXAMPLES": write_layer(tmp_path / "example.geojson", [("x", EXAMPLE)], stack_values[2])})
+        assert os.listdir(disk) == []
+    finally:
+        _unmount(disk)
+    assert subprocess.run(["mountpoint", "-q", str(disk)]).returncode != 0
