@@ -9,7 +9,13 @@ from qgis.core import (
     QgsProcessingOutputString,
 )
 
-from ..models.environment import install_command, missing_packages, runtime_report
+from ..models.environment import (
+    OPTIONAL_PACKAGES,
+    install_command,
+    missing_optional_packages,
+    missing_packages,
+    runtime_report,
+)
 from ..models.manifest import MODELS_DIR, verify_models
 from ..models.sample_data import sample_data_dir, sample_data_found
 from .base import CameoAlgorithm
@@ -22,6 +28,8 @@ VERSION_OUTPUTS = {
     "RASTERIO_VERSION": "rasterio",
     "PYPROJ_VERSION": "pyproj",
     "SHAPELY_VERSION": "shapely",
+    "SKLEARN_VERSION": "sklearn",  # optional
+    "MATPLOTLIB_VERSION": "matplotlib",  # optional
 }
 
 
@@ -32,10 +40,11 @@ class CheckInstallation(CameoAlgorithm):
     HELP = (
         "Reports what CAMEO needs and finds: the versions of QGIS, GDAL, numpy, "
         "onnxruntime (with its execution providers, e.g. CUDA), rasterio, pyproj and "
-        "shapely; whether every bundled model file matches its sha256 in the manifest; "
+        "shapely, and of the optional scikit-learn (needed by Cluster embeddings and Classify "
+        "from labelled polygons only) and matplotlib (the pixel inspector); whether every bundled model file matches its sha256 in the manifest; "
         "and whether the sample data directory ($CAMEO_DATA, default ../shared/data) is "
         "reachable. Missing packages are listed with the command that installs them for "
-        "the Python QGIS uses. Run it first when something does not work, and attach its "
+        "the Python QGIS uses (a missing optional package separately). Run it first when something does not work, and attach its "
         "log to a bug report."
     )
 
@@ -49,6 +58,9 @@ class CheckInstallation(CameoAlgorithm):
         self.addOutput(QgsProcessingOutputString("MISSING_PACKAGES", "Missing packages"))
         self.addOutput(QgsProcessingOutputString("INSTALL_COMMAND",
                                                  "Command that installs the missing packages"))
+        self.addOutput(QgsProcessingOutputString("MISSING_OPTIONAL_PACKAGES", "Missing optional packages"))
+        self.addOutput(QgsProcessingOutputString("OPTIONAL_INSTALL_COMMAND",
+                                                 "Command that installs the missing optional packages"))
         self.addOutput(QgsProcessingOutputBoolean("MODELS_OK",
                                                   "All bundled models match the manifest"))
         self.addOutput(QgsProcessingOutputString("MODELS", "Bundled models (JSON)"))
@@ -58,6 +70,7 @@ class CheckInstallation(CameoAlgorithm):
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
         report = runtime_report()
         missing = missing_packages()
+        optional = missing_optional_packages()
         models = verify_models()
         results = {
             "QGIS_VERSION": Qgis.version(),
@@ -65,6 +78,8 @@ class CheckInstallation(CameoAlgorithm):
             "ONNXRUNTIME_PROVIDERS": ",".join(report["onnxruntime_providers"]),
             "MISSING_PACKAGES": ",".join(missing),
             "INSTALL_COMMAND": install_command(missing) if missing else "",
+            "MISSING_OPTIONAL_PACKAGES": ",".join(OPTIONAL_PACKAGES[name][0] for name in optional),
+            "OPTIONAL_INSTALL_COMMAND": install_command(optional) if optional else "",
             "MODELS_OK": all(model.ok for model in models),
             "MODELS": json.dumps([{"file": m.name, "status": m.status, "sha256": m.actual_sha256}
                                   for m in models]),
@@ -77,7 +92,10 @@ class CheckInstallation(CameoAlgorithm):
         feedback.pushInfo(f"QGIS {results['QGIS_VERSION']}, GDAL {results['GDAL_VERSION']}, "
                           f"Python {report['python']} ({report['python_executable']})")
         for name, key in VERSION_OUTPUTS.items():
-            if key != "python":
+            if key in OPTIONAL_PACKAGES:
+                feedback.pushInfo(f"{OPTIONAL_PACKAGES[key][0]} (optional, for {OPTIONAL_PACKAGES[key][1]}): "
+                                  f"{results[name]}")
+            elif key != "python":
                 feedback.pushInfo(f"{key}: {results[name]}")
         if report["rasterio_gdal"]:
             feedback.pushInfo(f"rasterio's GDAL: {report['rasterio_gdal']}")
@@ -85,6 +103,9 @@ class CheckInstallation(CameoAlgorithm):
         if missing:
             feedback.reportError("Missing packages: " + ", ".join(missing)
                                  + ". Install with: " + results["INSTALL_COMMAND"])
+        if optional:
+            feedback.reportError("Missing optional packages: " + results["MISSING_OPTIONAL_PACKAGES"]
+                                 + ". Install with: " + results["OPTIONAL_INSTALL_COMMAND"])
         feedback.pushInfo(f"Bundled models in {MODELS_DIR}: " + (
             ", ".join(f"{m.name} ({m.status})" for m in models) or "none yet"))
         for model in models:

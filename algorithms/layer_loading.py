@@ -9,6 +9,7 @@ import datetime
 
 from qgis.core import (
     QgsContrastEnhancement,
+    QgsPalettedRasterRenderer,
     QgsDateTimeRange,
     QgsMultiBandColorRenderer,
     QgsProcessingContext,
@@ -45,6 +46,41 @@ class DatedLayerPostProcessor(QgsProcessingLayerPostProcessorInterface):
             project.addMapLayer(extra, False)
             group = project.layerTreeRoot().findGroup(self.group_name)
             group.insertLayer(0, extra)
+
+
+class StylePostProcessor(QgsProcessingLayerPostProcessorInterface):
+    """Applies `style` (a function of the layer) once Processing has loaded the layer."""
+
+    def __init__(self, style):
+        super().__init__()
+        self.style = style
+
+    def postProcessLayer(self, layer, context, feedback):  # noqa: N802 - QGIS API
+        self.style(layer)
+
+
+def style_on_load(context, path, style):
+    """Apply `style` to the output `path` when Processing loads it (desktop); else nothing."""
+    if context.willLoadLayerOnCompletion(path):
+        post = StylePostProcessor(style)
+        _KEEP_ALIVE.append(post)
+        context.layerToLoadOnCompletionDetails(path).setPostProcessor(post)
+
+
+def class_labels_style(labels):
+    """A style function: band 1 paletted in the file's colour table, class code i + 1 labelled labels[i]."""
+
+    def apply(layer):
+        provider = layer.dataProvider()
+        classes = QgsPalettedRasterRenderer.colorTableToClassData(provider.colorTable(1))
+        for item in classes:
+            if 1 <= int(item.value) <= len(labels):
+                item.label = labels[int(item.value) - 1]
+        classes = [item for item in classes if 1 <= int(item.value) <= len(labels)]
+        layer.setRenderer(QgsPalettedRasterRenderer(provider, 1, classes))
+        layer.triggerRepaint()
+
+    return apply
 
 
 def set_date(layer, date):

@@ -8,13 +8,17 @@ from qgis.PyQt.QtGui import QIcon
 
 from .base import ICON_PATH
 from .check_install import CheckInstallation
+from .classify import ClassifyFromPolygons
+from .cluster import ClusterEmbeddings
 from .embed import ComputeEmbeddings
 from .embedding_rgb import EmbeddingToRgb
 from .model_info import DescribeModel
 from .predict_gpp import PredictGPP
 from .prepare_stack import PrepareStack
+from .similarity import SimilarityToExamples
 
-ALGORITHMS = (CheckInstallation, DescribeModel, PrepareStack, ComputeEmbeddings, EmbeddingToRgb, PredictGPP)
+ALGORITHMS = (CheckInstallation, DescribeModel, PrepareStack, ComputeEmbeddings, EmbeddingToRgb, PredictGPP,
+              SimilarityToExamples, ClusterEmbeddings, ClassifyFromPolygons)
 # Graphical models shipped with the plugin (e.g. sentinel_to_gpp: preparestack -> embed -> predictgpp).
 MODEL_FILES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "resources", "*.model3")
 

@@ -20,6 +20,18 @@ RUNTIME_PACKAGES = {
     "pyproj": "pyproj",
     "shapely": "shapely",
 }
+# Import name -> (name on PyPI, what needs it): packages only some algorithms need. A missing
+# one stops just those algorithms, with the same message and install command.
+OPTIONAL_PACKAGES = {
+    "sklearn": ("scikit-learn", "cameo:cluster and cameo:classify"),
+    "matplotlib": ("matplotlib", "the pixel inspector"),
+}
+
+
+def pip_name(import_name):
+    if import_name in OPTIONAL_PACKAGES:
+        return OPTIONAL_PACKAGES[import_name][0]
+    return RUNTIME_PACKAGES.get(import_name, import_name)
 
 
 class MissingDependencyError(CameoError):
@@ -27,10 +39,12 @@ class MissingDependencyError(CameoError):
 
     def __init__(self, packages):
         self.packages = list(packages)
-        names = ", ".join(self.packages)
+        names = ", ".join(pip_name(name) for name in self.packages)
         plural = "s" if len(self.packages) > 1 else ""
+        uses = [OPTIONAL_PACKAGES[name][1] for name in self.packages if name in OPTIONAL_PACKAGES]
+        purpose = f" (for {', '.join(uses)})" if uses else ""
         super().__init__(
-            f"CAMEO needs the Python package{plural} {names}, not installed in the "
+            f"CAMEO needs the Python package{plural} {names}{purpose}, not installed in the "
             f"Python that QGIS uses ({python_executable()}). Install with: "
             f"{install_command(self.packages)} - then restart QGIS."
         )
@@ -53,6 +67,11 @@ def missing_packages(import_names=None):
     """The import names among `import_names` (default: all runtime packages) that fail."""
     names = RUNTIME_PACKAGES if import_names is None else import_names
     return [name for name in names if package_version(name) is None]
+
+
+def missing_optional_packages():
+    """The import names of the optional packages that fail to import."""
+    return missing_packages(OPTIONAL_PACKAGES)
 
 
 def require(*import_names):
@@ -94,7 +113,7 @@ def _numpy_pin():
 
 def install_command(import_names):
     """One shell command that installs `import_names` for this Python, numpy left alone."""
-    pip_names = " ".join(RUNTIME_PACKAGES.get(name, name) for name in import_names)
+    pip_names = " ".join(pip_name(name) for name in import_names)
     python = python_executable()
     if platform.system() == "Windows":
         # Run in the OSGeo4W shell, where `python` is the interpreter QGIS embeds.
@@ -125,7 +144,7 @@ def onnxruntime_providers():
 def runtime_report():
     """Versions of Python and of every runtime package (None = not importable)."""
     report = {"python": platform.python_version(), "python_executable": python_executable()}
-    for name in RUNTIME_PACKAGES:
+    for name in list(RUNTIME_PACKAGES) + list(OPTIONAL_PACKAGES):
         report[name] = package_version(name)
     report["onnxruntime_providers"] = onnxruntime_providers()
     try:

@@ -1,10 +1,13 @@
 #!/usr/bin/env python3
-"""PNG previews for the demo: Sentinel-2 true colour beside the embedding RGB of a date.
+"""PNG previews for the demo: Sentinel-2 true colour beside a CAMEO raster of a date.
 
-    demo_previews.py S2_STACK RGB_TIF DATE OUTPUT_PNG
+    demo_previews.py S2_STACK RASTER DATE OUTPUT_PNG [BAND]
 
-Both halves are enlarged 4x (nearest neighbour); true colour is B04/B03/B02 reflectance
-stretched from 0 to 0.2, invalid pixels black.
+RASTER is drawn as: a 3-band byte raster (embedding RGB) as it is; one band with a
+colour table (clusters, classes) in its colours; any other band (BAND, default 1, e.g.
+a similarity) as a blue-white-red ramp from -1 to 1. Both halves are enlarged 4x
+(nearest neighbour); true colour is B04/B03/B02 reflectance stretched from 0 to 0.2,
+invalid pixels black.
 """
 
 import sys
@@ -31,9 +34,32 @@ def true_colour(stack_path, date):
     return image.astype(np.uint8)
 
 
-def main(stack_path, rgb_path, date, output):
-    with rasterio.open(rgb_path) as data:
-        embedding = data.read()
+def as_rgb(path, band=1):
+    """uint8 [3, H, W] of a CAMEO raster, drawn as the module docstring says."""
+    with rasterio.open(path) as data:
+        if data.count == 3 and data.dtypes[0] == "uint8":
+            return data.read()
+        values = data.read(band)
+        try:
+            colours = data.colormap(band)
+        except ValueError:  # no colour table
+            colours = None
+    if colours is not None:
+        table = np.zeros((256, 3), np.uint8)
+        for code, rgba in colours.items():
+            table[code] = rgba[:3]
+        return table[values].transpose(2, 0, 1)
+    x = np.clip(np.nan_to_num(values.astype(float), nan=0.0), -1, 1)
+    white = 1 - np.abs(x)
+    red = np.where(x > 0, 1.0, white)
+    blue = np.where(x < 0, 1.0, white)
+    image = (np.stack([red, white, blue]) * 255).astype(np.uint8)
+    image[:, ~np.isfinite(values)] = 0
+    return image
+
+
+def main(stack_path, raster_path, date, output, band="1"):
+    embedding = as_rgb(raster_path, int(band))
     gap = np.zeros((3, embedding.shape[1], 2), np.uint8)
     image = np.concatenate([true_colour(stack_path, date), gap, embedding], axis=2)
     image = image.repeat(SCALE, axis=1).repeat(SCALE, axis=2)
@@ -47,4 +73,4 @@ def main(stack_path, rgb_path, date, output):
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:5])
+    main(*sys.argv[1:6])

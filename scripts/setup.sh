@@ -11,6 +11,7 @@ PLUGINS_DIR=${QGIS_PLUGINS_DIR:-$HOME/.local/share/QGIS/QGIS3/profiles/default/p
 # QGIS itself, and the geospatial Python packages built against QGIS's own GDAL/PROJ/GEOS.
 APT_PACKAGES=(qgis python3-qgis qgis-providers python3-venv python3-pip
               python3-rasterio python3-pyproj python3-shapely
+              python3-sklearn python3-matplotlib  # optional: cluster/classify, the pixel inspector
               xvfb x11-apps)  # QGIS desktop under a virtual screen in the tests
 
 say() { printf '[setup] %s\n' "$*"; }

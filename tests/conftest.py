@@ -118,15 +118,34 @@ def hide_packages(tmp_path):
     return make
 
 
+def prepare_chip(data_dir, name, folder):
+    """S2 + S1 stacks of a real sample chip (64 x 64 px), dates >= 97 % clear."""
+    from models.stack import prepare_stack
+
+    chip = data_dir / "chips" / name
+    return prepare_stack(sorted(str(p) for p in chip.glob("S2_*.nc")), str(folder),
+                         s1=sorted(str(p) for p in chip.glob("S1_*.nc")), min_valid_fraction=0.97)
+
+
 @pytest.fixture(scope="session")
 def belgian_stacks(data_dir, tmp_path_factory):
     """S2 + S1 stacks of the real Belgian training chip (64 x 64 px), dates >= 97 % clear."""
-    from models.stack import prepare_stack
+    return prepare_chip(data_dir, "belgium_00002806639B424A", tmp_path_factory.mktemp("belgian-stack"))
 
-    chip = data_dir / "chips" / "belgium_00002806639B424A"
-    return prepare_stack(sorted(str(p) for p in chip.glob("S2_*.nc")),
-                         str(tmp_path_factory.mktemp("belgian-stack")),
-                         s1=sorted(str(p) for p in chip.glob("S1_*.nc")), min_valid_fraction=0.97)
+
+@pytest.fixture(scope="session")
+def validation_stacks(data_dir, tmp_path_factory):
+    """S2 + S1 stacks of the real Belgian validation chip (64 x 64 px, 26 dates >= 97 % clear)."""
+    return prepare_chip(data_dir, "belgium_0000280849BAC91C", tmp_path_factory.mktemp("validation-stack"))
+
+
+@pytest.fixture(scope="session")
+def validation_embeddings(validation_stacks, tmp_path_factory):
+    """The bundled models' embeddings of the whole validation chip (an EmbeddingRun; about 5 s)."""
+    from models.embedding.job import embed_stacks
+
+    return embed_stacks(validation_stacks["S2_STACK"], str(tmp_path_factory.mktemp("validation-emb") / "emb"),
+                        s1_path=validation_stacks["S1_STACK"], threads=1)
 
 
 @pytest.fixture(scope="session")

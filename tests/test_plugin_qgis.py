@@ -24,8 +24,9 @@ def test_provider_is_registered_with_its_algorithms(registry):
     assert provider.name() == "CAMEO"
     assert not provider.icon().isNull()
     ids = sorted(algorithm.id() for algorithm in provider.algorithms())
-    assert ids == ["cameo:checkinstall", "cameo:embed", "cameo:embeddingrgb", "cameo:modelinfo",
-                   "cameo:predictgpp", "cameo:preparestack", "cameo:sentinel_to_gpp"]
+    assert ids == ["cameo:checkinstall", "cameo:classify", "cameo:cluster", "cameo:embed", "cameo:embeddingrgb",
+                   "cameo:modelinfo", "cameo:predictgpp", "cameo:preparestack", "cameo:sentinel_to_gpp",
+                   "cameo:similarity"]
     checkinstall = registry.algorithmById("cameo:checkinstall")
     assert (checkinstall.displayName(), checkinstall.group(), checkinstall.groupId()) == (
         "Check installation", "Utilities", "utilities")

@@ -57,7 +57,8 @@ def test_without_onnxruntime_the_plugin_loads_and_names_the_fix(qgis_process, hi
 def test_without_rasterio_the_plugin_loads_and_embed_names_the_fix(qgis_process, hide_packages, tmp_path):
     hidden = hide_packages("rasterio")
     listing = qgis_process("list", python_path_first=hidden).stdout
-    for algorithm in ("checkinstall", "modelinfo", "preparestack", "embed", "embeddingrgb"):
+    for algorithm in ("checkinstall", "modelinfo", "preparestack", "embed", "embeddingrgb", "similarity", "cluster",
+                      "classify"):
         assert f"cameo:{algorithm}\t" in listing
     source = tmp_path / "any.tif"
     source.write_bytes(b"")

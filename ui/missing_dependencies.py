@@ -10,6 +10,8 @@ from qgis.PyQt.QtWidgets import (
     QVBoxLayout,
 )
 
+from ..models.environment import OPTIONAL_PACKAGES, pip_name
+
 
 class MissingDependenciesDialog(QDialog):
     """Names the missing packages and offers the install command, ready to copy."""
@@ -17,7 +19,8 @@ class MissingDependenciesDialog(QDialog):
     def __init__(self, packages, command, parent=None):
         super().__init__(parent)
         self.setWindowTitle("CAMEO: Python packages missing")
-        names = ", ".join(packages)
+        names = ", ".join(pip_name(name) + (f" (optional, for {OPTIONAL_PACKAGES[name][1]})"
+                                            if name in OPTIONAL_PACKAGES else "") for name in packages)
         self.message = QLabel(
             f"CAMEO needs the Python package(s) <b>{names}</b>, which the Python used by "
             "QGIS cannot import. Its Processing algorithms that need them will stop with "
@@ -31,7 +34,7 @@ class MissingDependenciesDialog(QDialog):
         self.command.setMinimumWidth(560)
         self.copy_button = QPushButton("Copy command")
         self.copy_button.clicked.connect(self.copy_command)
-        buttons = QDialogButtonBox(QDialogButtonBox.Close)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
         buttons.rejected.connect(self.reject)
         layout = QVBoxLayout(self)
         for widget in (self.message, self.command, self.copy_button, buttons):

@@ -56,11 +56,14 @@ def select_bands(dataset, date=None):
         "give a file written by cameo:embed.")
 
 
-def _blocks(height):
-    return [Window(0, row, None, min(BLOCK_ROWS, height - row)) for row in range(0, height, BLOCK_ROWS)]
+def row_blocks(height, rows=BLOCK_ROWS):
+    """Windows of `rows` full-width rows covering a raster of `height` rows (the last shorter)."""
+    return [Window(0, row, None, min(rows, height - row)) for row in range(0, height, rows)]
 
 
-def _read_pixels(dataset, bands, block):
+def read_pixels(dataset, bands, block):
+    """Values [n, len(bands)] (float32) of a row block's pixels, row-major, and a bool [n]: every
+    band finite. A damaged file becomes a CameoInputError."""
     try:
         values = dataset.read(bands, window=Window(0, block.row_off, dataset.width, block.height),
                               out_dtype="float32")
@@ -73,19 +76,25 @@ def _read_pixels(dataset, bands, block):
     return pixels, np.all(np.isfinite(pixels), axis=1)
 
 
-def fit_components(dataset, bands, rng, progress):
-    """Mean [E], components [E, 3], stretch limits [2, 3] and the share of variance of each
-    component [3], from a sample of valid pixels."""
-    keep = SAMPLE_PIXELS / max(1, dataset.width * dataset.height)
+def sample_valid_pixels(dataset, bands, rng, progress, limit=SAMPLE_PIXELS):
+    """float64 [n, len(bands)]: the valid pixels (every band finite), or about `limit` of them
+    drawn uniformly with `rng` when the raster has more pixels; read block by block."""
+    keep = limit / max(1, dataset.width * dataset.height)
     samples = []
-    for block in _blocks(dataset.height):
+    for block in row_blocks(dataset.height):
         check_cancelled(progress)
-        pixels, valid = _read_pixels(dataset, bands, block)
+        pixels, valid = read_pixels(dataset, bands, block)
         pixels = pixels[valid]
         if keep < 1:
             pixels = pixels[rng.random(len(pixels)) < keep]
         samples.append(pixels)
-    sample = np.concatenate(samples).astype(np.float64)
+    return np.concatenate(samples).astype(np.float64)
+
+
+def fit_components(dataset, bands, rng, progress):
+    """Mean [E], components [E, 3], stretch limits [2, 3] and the share of variance of each
+    component [3], from a sample of valid pixels."""
+    sample = sample_valid_pixels(dataset, bands, rng, progress)
     if len(sample) < 3:
         raise CameoInputError(
             f"{os.path.basename(dataset.name)} has fewer than 3 valid pixels for that date: "
@@ -140,10 +149,10 @@ def embedding_to_rgb(input_path, output_path, date=None, progress=None, seed=0):
                                 CAMEO_PCA_EXPLAINED_VARIANCE=",".join(f"{v:.4f}" for v in explained))
                 for band, name in enumerate(("PC1", "PC2", "PC3"), start=1):
                     out.set_band_description(band, f"{date} {name}")
-                blocks = _blocks(dataset.height)
+                blocks = row_blocks(dataset.height)
                 for number, block in enumerate(blocks, start=1):
                     check_cancelled(progress)
-                    pixels, valid = _read_pixels(dataset, bands, block)
+                    pixels, valid = read_pixels(dataset, bands, block)
                     rgb = np.zeros((len(pixels), 3), np.uint8)
                     rgb[valid] = to_bytes((pixels[valid].astype(np.float64) - mean) @ components, limits)
                     out.write(rgb.T.reshape(3, block.height, dataset.width),
