@@ -74,7 +74,7 @@ def test_a_click_fills_the_dock_with_that_pixels_series(clicked, run_folder):
         assert x == dates
         np.testing.assert_allclose(y, embedding[:, f], rtol=1e-7)
     with rasterio.open(run_folder / "gpp" / "gpp.vrt") as data:
-        gpp = data.read()[:, ROW, COL]
+        gpp = data.read()[0::2, ROW, COL]  # bands GPP, AOA_DI per date
     (x, y), = result["plotted"]["GPP (g C m-2 d-1)"]
     np.testing.assert_allclose(y, gpp, rtol=1e-7, equal_nan=True)
     assert np.isfinite(gpp).sum() >= 10
@@ -117,4 +117,9 @@ def test_any_layer_of_the_run_leads_to_the_same_series(run_folder):
         np.testing.assert_array_equal(series.embeddings, reference.embeddings)
         np.testing.assert_array_equal(series.gpp, reference.gpp)
         np.testing.assert_array_equal(series.ndvi, reference.ndvi)
+    with rasterio.open(run_folder / "gpp" / "gpp.vrt") as data:
+        di = data.read()[1::2, ROW, COL]
+        threshold = float(data.tags()["CAMEO_AOA_THRESHOLD"])
+    np.testing.assert_array_equal(reference.gpp_aoa_di, di)   # for the outside-AOA marks of the plot
+    assert reference.aoa_threshold == threshold
     assert pixel_series(str(vrt), x - 10_000, y) is None  # outside the raster

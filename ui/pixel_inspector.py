@@ -104,6 +104,12 @@ class PixelInspectorDock(QDockWidget):
         axes[1].set_ylabel("embedding")
         if series.gpp is not None:
             axes[2].plot(series.gpp_dates, series.gpp, ".-", color="tab:green")
+            if series.gpp_aoa_di is not None:
+                outside = series.gpp_aoa_di > series.aoa_threshold
+                axes[2].scatter(np.asarray(series.gpp_dates)[outside], series.gpp[outside], s=40, marker="x",
+                                color="0.3", label="outside the area of applicability", zorder=3)
+                if outside.any():
+                    axes[2].legend(fontsize=6)
         axes[2].set_ylabel("GPP (g C m-2 d-1)")
         if self.date is not None:
             for ax in axes:

@@ -13,7 +13,7 @@ import rasterio
 
 from ..embedding.rgb import read_pixels, row_blocks
 from ..errors import CameoInputError
-from ..gpp.predict import _locations as feature_cells
+from ..gpp.predict import feature_cells
 from ..gpp.predict import read_embeddings_info
 from ..progress import check_cancelled
 

@@ -33,6 +33,8 @@ class PixelSeries:
     features: list = field(default_factory=list)
     gpp_dates: list = field(default_factory=list)
     gpp: np.ndarray = None               # [T]
+    gpp_aoa_di: np.ndarray = None        # [T] dissimilarity index of each GPP value
+    aoa_threshold: float = float("nan")  # AOA_DI above it: outside the area of applicability
     s2_dates: list = field(default_factory=list)
     reflectance: dict = field(default_factory=dict)  # band -> [T]
     sources: dict = field(default_factory=dict)
@@ -60,7 +62,7 @@ def related_files(path):
     with rasterio.open(path) as data:
         tags = data.tags()
     found = {"embeddings": None, "gpp": None, "s2_stack": None}
-    if tags.get("CAMEO_FEATURES") == "GPP" or os.path.basename(path).startswith("gpp"):
+    if tags.get("CAMEO_FEATURES", "").split(",")[0] == "GPP" or os.path.basename(path).startswith("gpp"):
         found["gpp"] = path if "CAMEO_DATES" in tags else _near(path, "gpp.vrt")
         found["embeddings"] = _near(path, tags.get("CAMEO_EMBEDDINGS", "embeddings.vrt"))
     elif "CAMEO_DATES" in tags or "CAMEO_DATE" in tags:
@@ -104,7 +106,14 @@ def pixel_series(path, x, y):
     if files["gpp"]:
         found = _read_pixel(files["gpp"], x, y)
         if found is not None:
-            series.gpp, series.gpp_dates = found[0], _dates(found[1])
+            values, tags = found[:2]
+            series.gpp_dates = _dates(tags)
+            bands = tags.get("CAMEO_FEATURES", "GPP").split(",")
+            per_date = values.reshape(len(series.gpp_dates), len(bands))
+            series.gpp = per_date[:, bands.index("GPP")]
+            if "AOA_DI" in bands:
+                series.gpp_aoa_di = per_date[:, bands.index("AOA_DI")]
+                series.aoa_threshold = float(tags.get("CAMEO_AOA_THRESHOLD", "nan"))
     if files["s2_stack"]:
         found = _read_pixel(files["s2_stack"], x, y)
         if found is not None:
@@ -125,8 +134,10 @@ def series_csv(series):
         for f, name in enumerate(series.features):
             out.writerow([date.isoformat(), series.row, series.col, "embedding", name,
                           f"{series.embeddings[t, f]:.7g}"])
-    for date, value in zip(series.gpp_dates, series.gpp if series.gpp is not None else []):
-        out.writerow([date.isoformat(), series.row, series.col, "gpp", "GPP", f"{value:.7g}"])
+    for t, date in enumerate(series.gpp_dates if series.gpp is not None else []):
+        out.writerow([date.isoformat(), series.row, series.col, "gpp", "GPP", f"{series.gpp[t]:.7g}"])
+        if series.gpp_aoa_di is not None:
+            out.writerow([date.isoformat(), series.row, series.col, "gpp", "AOA_DI", f"{series.gpp_aoa_di[t]:.7g}"])
     ndvi = series.ndvi
     for t, date in enumerate(series.s2_dates):
         for band, values in series.reflectance.items():

@@ -227,7 +227,7 @@ def gpp_block(model, values, dates, predict_mask, latitudes, progress=None, pixe
     return gpp, di
 
 
-def _locations(info, points, polygons):
+def feature_cells(info, points, polygons):
     """[(id, [(row, col), ...])] pixel lists of points (x, y) and polygons (WKT) in the stack CRS."""
     from rasterio.transform import rowcol
 
@@ -312,7 +312,7 @@ def predict_gpp(embeddings_path, output_folder, *, model_path=None, points=None,
     mask = check_dates(info.dates, model.window_days, model.max_gap_days, what)
     if (points or polygons) and not table_path:
         raise CameoInputError("Points or polygons were given but no table to write their GPP into.")
-    locations = _locations(info, points, polygons) if (points or polygons) else []
+    locations = feature_cells(info, points, polygons) if (points or polygons) else []
     if (points or polygons) and not locations:
         raise CameoInputError("None of the points or polygons lies on the embedding stack: check their "
                               "layer and its CRS.")
