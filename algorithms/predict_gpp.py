@@ -122,6 +122,10 @@ class PredictGPP(CameoAlgorithm):
         if table and points is None:
             feedback.pushInfo("A table was asked for without points or polygons: writing none.")
             table = None
+        substitution = _b8a_substitution(layer.source())
+        if substitution:
+            feedback.pushInfo(f"Note: these embeddings come from a stack whose B8A was taken from B08 "
+                              f"({substitution}); the GPP inherits that difference.")
         with self.user_errors():
             from ..models.gpp.predict import predict_gpp
 
@@ -138,3 +142,14 @@ class PredictGPP(CameoAlgorithm):
         if run.table_path:
             results["TABLE"] = run.table_path
         return results
+
+
+def _b8a_substitution(path):
+    """The B8A substitution that cameo:embed recorded in the embeddings (CAMEO_S2_SUBSTITUTIONS), or None."""
+    from osgeo import gdal
+
+    try:
+        dataset = gdal.OpenEx(path, gdal.OF_RASTER)
+    except RuntimeError:  # unreadable: predict_gpp reports that itself
+        return None
+    return dataset.GetMetadataItem("CAMEO_S2_SUBSTITUTIONS") if dataset is not None else None

@@ -161,12 +161,12 @@ class Cube:
             for key in ("crs_wkt", "spatial_ref", "esri_pe_string", "epsg_code", "EPSG", "proj4", "proj4text"):
                 crs = _crs_from(attrs.get(key))
                 if crs is not None:
-                    return crs, f"grid mapping variable '{name}' ({key})"
-        for where, attrs in ((f"variable {array.name}", array.attrs), ("global", self.global_attrs)):
+                    return crs, f"the grid mapping variable '{name}' ({key})"
+        for where, attrs in ((f"the attribute of {array.name}", array.attrs), ("the global attribute", self.global_attrs)):
             for key in ("crs", "crs_wkt", "spatial_ref", "epsg", "EPSG", "proj4"):
                 crs = _crs_from(attrs.get(key))
                 if crs is not None:
-                    return crs, f"{where} attribute '{key}'"
+                    return crs, f"{where} '{key}'"
         return None, None
 
     def transform(self, array):

@@ -99,12 +99,12 @@ def _grid(cube, array, dataset):
     """GDAL's own georeferencing, else the cube's grid mapping / crs attribute and x/y coordinates."""
     cube.check_regular(array)
     crs = CRS.from_user_input(dataset.crs) if dataset.crs is not None else None
-    source = "GDAL"
+    crs_source, transform_source = "GDAL", "GDAL"
     if crs is None:
-        crs, source = cube.crs(array)
+        crs, crs_source = cube.crs(array)
     transform = None if dataset.transform.is_identity else dataset.transform
     if transform is None:
-        transform = cube.transform(array)
+        transform, transform_source = cube.transform(array), "the x/y coordinate variables"
     if crs is None or transform is None:
         missing = "CRS" if crs is None else "x/y coordinates"
         raise CameoInputError(
@@ -112,7 +112,8 @@ def _grid(cube, array, dataset):
             "grid_mapping or spatial_ref variable, no crs attribute (global or on the variable)"
             f"{' and no x/y coordinate variables' if transform is None else ''}. Add the CRS (e.g. the global "
             "attribute crs = 'EPSG:32631', or rioxarray's .rio.write_crs) and x/y coordinates.")
-    return Grid(crs, transform, dataset.width, dataset.height), source
+    return (Grid(crs, transform, dataset.width, dataset.height),
+            f"CRS from {crs_source}, transform from {transform_source}")
 
 
 def _encoding(array, dataset):

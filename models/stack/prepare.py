@@ -139,8 +139,9 @@ def _central_sample(pool, ref, size=256):
     w, h = min(size, ref.grid.width), min(size, ref.grid.height)
     window = Window((ref.grid.width - w) // 2, (ref.grid.height - h) // 2, w, h)
     raw = read_band(dataset, ref, window).astype("float64")
-    if ref.nodata is not None and not (isinstance(ref.nodata, float) and math.isnan(ref.nodata)):
-        raw[raw == ref.nodata] = np.nan
+    for nodata in (ref.nodata, ref.fill_max):
+        if nodata is not None and not (isinstance(nodata, float) and math.isnan(nodata)):
+            raw[raw == nodata] = np.nan
     raw = raw * ref.scale + ref.offset
     return raw[np.isfinite(raw)]
 

@@ -146,6 +146,13 @@ class BandRef:
     ordinal: int = 0     # how many earlier time steps of the same source share this date
 
     @property
+    def fill_max(self):
+        """65535 in uint16 Sentinel-2 bands is no data even when undeclared (openEO's fill; L2A: saturated)."""
+        if self.dtype == "uint16" and self.band not in ("VV", "VH", "MASK", "SCL"):
+            return 65535
+        return None
+
+    @property
     def resolution(self):
         return self.grid.resolution[0]
 
