@@ -275,3 +275,40 @@ def test_bad_cube_on_the_command_line_exits_2_with_one_line(chip, tmp_path):
     lines = [line for line in done.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("error: '") and "has no CRS" in lines[0]
     assert not (tmp_path / "out").exists()
+
+
+# ----------------------------------------------------------------------------- what SUBSTITUTE_B8A costs
+
+def test_b8a_from_b08_changes_the_validation_chip_embeddings_by_the_documented_amount(data_dir, chip, tmp_path):
+    """Embeddings with real B8A vs B8A taken from B08, validation chip with S1 (figures in the README).
+
+    Run with -s to print median / 95th percentile / max of |difference| per feature.
+    """
+    from models.embedding.job import embed_stacks
+
+    s2, s1 = chip_files(data_dir, CHIP)
+    ten = next(p for p in s2 if "_10m_" in p)
+    without = [b for b in BANDS_20M if b != "B8A"]
+    values, stamps, units, x, y = chip["20m"]
+    keep = [BANDS_20M.index(b) for b in without]
+    cube = write_band_cube_netcdf(str(tmp_path / "c20_no_b8a.nc"), values[:, keep], stamps, units, x, y, without)
+    real = prepare_stack(s2, str(tmp_path / "real"), s1=s1)
+    substituted = prepare_stack([ten, cube], str(tmp_path / "subst"), s1=s1, substitute_b8a=True)
+    assert substituted["dates"] == real["dates"]
+    runs = [embed_stacks(r["S2_STACK"], str(tmp_path / f"emb{i}"), s1_path=r["S1_STACK"])
+            for i, r in enumerate((real, substituted))]
+    with rasterio.open(runs[0].index_path) as a, rasterio.open(runs[1].index_path) as b:
+        first, second = a.read(), b.read()
+    t = len(runs[0].dates)
+    first = first.reshape(t, -1, *first.shape[1:])
+    second = second.reshape(t, -1, *second.shape[1:])
+    medians, p95s = [], []
+    for e in range(first.shape[1]):
+        both = np.isfinite(first[:, e]) & np.isfinite(second[:, e])
+        diff = np.abs(first[:, e] - second[:, e])[both]
+        medians.append(float(np.median(diff)))
+        p95s.append(float(np.percentile(diff, 95)))
+        print(f"F{e + 1:02d}: median {medians[-1]:.4f}, p95 {p95s[-1]:.4f}, max {diff.max():.4f}, n {diff.size}")
+    # The substitution changes every feature (B8A is no copy of B08), by far less than the features vary.
+    assert all(m > 1e-4 for m in medians)
+    assert max(medians) < 0.03 and max(p95s) < 0.15
