@@ -126,3 +126,25 @@ def _zarr_array(store, name, dims, array, fill, attrs):
 def _json(path, content):
     with open(path, "w") as handle:
         json.dump(content, handle)
+
+
+def write_band_variables_netcdf(path, values, stamps, units, x, y, band_names, *, crs="EPSG:32631"):
+    """One variable per band (time, y, x) with a CF grid-mapping variable that GDAL reads itself."""
+    dataset = gdal.GetDriverByName("netCDF").CreateMultiDimensional(str(path), [], ["FORMAT=NC4"])
+    root = dataset.GetRootGroup()
+    t, _, h, w = values.shape
+    dims = [root.CreateDimension("time", "TEMPORAL", None, t), root.CreateDimension("y", None, None, h),
+            root.CreateDimension("x", None, None, w)]
+    _coordinate(root, "time", dims[0], np.asarray(stamps, "int64"), gdal.GDT_Int64, units=units)
+    _coordinate(root, "y", dims[1], np.asarray(y, "float64"), gdal.GDT_Float64)
+    _coordinate(root, "x", dims[2], np.asarray(x, "float64"), gdal.GDT_Float64)
+    mapping = root.CreateMDArray("spatial_ref", [], gdal.ExtendedDataType.Create(gdal.GDT_Int32))
+    _string_attribute(mapping, "crs_wkt", CRS.from_user_input(crs).to_wkt())
+    _string_attribute(mapping, "grid_mapping_name", "transverse_mercator")
+    for b, name in enumerate(band_names):
+        array = root.CreateMDArray(name, dims, gdal.ExtendedDataType.Create(_gdal_type(values.dtype)))
+        array.SetNoDataValueDouble(0.0)
+        array.Write(np.ascontiguousarray(values[:, b]))
+        _string_attribute(array, "grid_mapping", "spatial_ref")
+    dataset = None  # noqa: F841 - closing writes the file
+    return str(path)

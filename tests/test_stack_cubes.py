@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 import rasterio
 
-from cube_fixtures import chip_cube, write_band_cube_netcdf, write_band_cube_zarr
+from cube_fixtures import chip_cube, write_band_cube_netcdf, write_band_cube_zarr, write_band_variables_netcdf
 from models.errors import CameoInputError
 from models.stack import prepare_stack, read_stack
 from test_stack_helpers import chip_files, raw
@@ -70,22 +70,30 @@ def _same_stack(a, b):
     assert b.tags["CAMEO_VALID_FRACTION"] == a.tags["CAMEO_VALID_FRACTION"]
 
 
-@pytest.mark.parametrize("writer, suffix, georeferencing", [
-    (write_band_cube_netcdf, ".nc", "CRS from the global attribute 'crs', transform from GDAL"),
-    (write_band_cube_zarr, ".zarr", "CRS from the grid mapping variable 'spatial_ref' (crs_wkt), transform from GDAL"),
+def _scaled_zarr(path, *args, **kwargs):
+    return write_band_cube_zarr(path, *args, scale_factor=1e-4, **kwargs)
+
+
+@pytest.mark.parametrize("writer, suffix, georeferencing, scaling", [
+    (write_band_cube_netcdf, ".nc", "CRS from the global attribute 'crs', transform from GDAL", "detected: integer DN"),
+    (write_band_cube_zarr, ".zarr", "CRS from the grid mapping variable 'spatial_ref' (crs_wkt), transform from GDAL",
+     "detected: integer DN"),
+    (_scaled_zarr, ".zarr", "CRS from the grid mapping variable 'spatial_ref' (crs_wkt), transform from GDAL",
+     "scale_factor/add_offset of the input"),  # the 10 m cube carries scale_factor = 1e-4
 ])
 def test_band_dimension_cube_gives_the_original_stack_bit_for_bit(chip, reference, tmp_path, writer, suffix,
-                                                                  georeferencing):
+                                                                  georeferencing, scaling):
     names_10m = ["B02 (490 nm)", "B3", "B04", "B08"]  # the spellings tools use
     inputs = [writer(str(tmp_path / f"c10{suffix}"), *chip["10m"], names_10m),
-              writer(str(tmp_path / f"c20{suffix}"), *chip["20m"], BANDS_20M)]
+              write_band_cube_zarr(str(tmp_path / "c20.zarr"), *chip["20m"], BANDS_20M) if writer is _scaled_zarr
+              else writer(str(tmp_path / f"c20{suffix}"), *chip["20m"], BANDS_20M)]
     log = Log()
     stack = read_stack(prepare_stack(inputs, str(tmp_path / "out"), progress=log)["S2_STACK"])
     _same_stack(reference, stack)
     assert len(stack.dates) == 41  # of 72: the SCL rule, as for the original files
     text = log.text()
     assert f"c10{suffix}': {georeferencing}." in text
-    assert "Scaling of 41 date(s): reflectance = (value+0) x 0.0001 (detected: integer DN" in text
+    assert f"Scaling of 41 date(s): reflectance = (value+0) x 0.0001 ({scaling};" in text
 
 
 def _duplicated_day(chip, a_wins):
@@ -238,6 +246,9 @@ def _bad_cubes(chip, folder):
             write_band_cube_netcdf(f"{folder}/irregular.nc", *few, irregular_x, y, BANDS_10M),
             r"^'.*irregular\.nc' has irregular x coordinates \(spacing from 10 to 13\): CAMEO needs a regular "
             r"grid\. Resample the cube onto a regular grid first"),
+        "irregular coordinates, one variable per band": (
+            write_band_variables_netcdf(f"{folder}/irregular_vars.nc", *few, irregular_x, y, BANDS_10M),
+            r"^'.*irregular_vars\.nc' has irregular x coordinates \(spacing from 10 to 13\)"),
         "crs nowhere": (
             write_band_cube_netcdf(f"{folder}/no_crs.nc", *few, x, y, BANDS_10M, crs=None),
             r"^'.*no_crs\.nc' variable band_data has no CRS: GDAL finds none, and the cube has no CF grid_mapping "
@@ -255,7 +266,8 @@ def _bad_cubes(chip, folder):
     }
 
 
-@pytest.mark.parametrize("case", ["irregular coordinates", "crs nowhere", "band coordinate without S2 names",
+@pytest.mark.parametrize("case", ["irregular coordinates", "irregular coordinates, one variable per band",
+                                  "crs nowhere", "band coordinate without S2 names",
                                   "zarr that is not a raster"])
 def test_bad_cube_gives_one_clear_line_and_writes_nothing(chip, tmp_path, case):
     path, pattern = _bad_cubes(chip, str(tmp_path / "inputs"))[case]

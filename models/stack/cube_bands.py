@@ -17,10 +17,14 @@ from .sources import BandRef, Grid, _dataset_date, normalise_band, parse_cf_time
 
 
 def needs_cube_reading(cube):
-    """Zarr always; NetCDF when a raster has a band dimension or GDAL's classic view lacks its georeferencing."""
+    """Zarr always; NetCDF when a raster has a band dimension or GDAL's classic view lacks its georeferencing.
+
+    Uneven x/y coordinates are refused here for every NetCDF file, whichever path reads it.
+    """
     if cube.driver == "Zarr":
         return True
     for array in cube.raster_arrays():
+        cube.check_regular(array)  # GDAL's netCDF driver averages uneven spacing into a wrong transform
         if any(cube.dim_role(dim) != "time" for dim in array.dims[:-2]):
             return True
         path, _ = cube.classic_slice(array, [0] * (len(array.dims) - 2))
