@@ -6,7 +6,7 @@
   `DataArray.to_netcdf` of a stackstac / odc-stac / rioxarray cube gives. Written with
   GDAL's multidimensional netCDF writer (no xarray needed).
 - `write_band_cube_zarr`: the same as an xarray-style Zarr v2 store (`_ARRAY_DIMENSIONS`,
-  `<U` band names, zlib chunks, a rioxarray `spatial_ref` grid-mapping variable with
+  `<U` band names, zlib chunks of one 2-D slice each, a rioxarray `spatial_ref` grid-mapping variable with
   `crs_wkt`), written file by file with numpy and json, as `DataArray.to_zarr` lays it out.
 
 The values are the chip's uint16 DNs as stored (fill value 0), so a stack prepared from a
@@ -110,17 +110,20 @@ def write_band_cube_zarr(path, values, stamps, units, x, y, band_names, *, crs="
 
 
 def _zarr_array(store, name, dims, array, fill, attrs):
+    """One chunk per 2-D slice of a raster (as dask-backed xarray writes), one chunk for the others."""
     folder = os.path.join(store, name)
     os.makedirs(folder)
     dtype = array.dtype.str
+    chunks = ([1] * (array.ndim - 2) + list(array.shape[-2:])) if array.ndim > 2 else list(array.shape)
     _json(os.path.join(folder, ".zarray"), {
-        "chunks": list(array.shape) or [], "compressor": {"id": "zlib", "level": 1}, "dtype": dtype,
+        "chunks": chunks, "compressor": {"id": "zlib", "level": 1}, "dtype": dtype,
         "fill_value": None if fill is None else (int(fill) if array.dtype.kind in "iu" else float(fill)),
         "filters": None, "order": "C", "shape": list(array.shape), "zarr_format": 2})
     _json(os.path.join(folder, ".zattrs"), dict(attrs, _ARRAY_DIMENSIONS=list(dims)))
-    chunk = ".".join("0" for _ in array.shape) or "0"
-    with open(os.path.join(folder, chunk), "wb") as handle:
-        handle.write(zlib.compress(array.tobytes(), 1))
+    for index in np.ndindex(*array.shape[:-2]) if array.ndim > 2 else [()]:
+        chunk = ".".join(str(i) for i in index + (0,) * min(array.ndim, 2)) or "0"
+        with open(os.path.join(folder, chunk), "wb") as handle:
+            handle.write(zlib.compress(np.ascontiguousarray(array[index]).tobytes(), 1))
 
 
 def _json(path, content):
