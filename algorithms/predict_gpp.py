@@ -113,6 +113,10 @@ class PredictGPP(CameoAlgorithm):
 
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
         layer = self.parameterAsRasterLayer(parameters, "EMBEDDINGS", context)
+        substitution = _b8a_substitution(layer.source())
+        if substitution:
+            feedback.pushInfo(f"Note: these embeddings come from a stack whose B8A was taken from B08 "
+                              f"({substitution}); the GPP inherits that difference.")
         folder = self.parameterAsString(parameters, "OUTPUT_FOLDER", context)
         table = self.parameterAsFileOutput(parameters, "TABLE", context) or None
         points, polygons = self._features(parameters, context, layer.crs())
@@ -122,10 +126,6 @@ class PredictGPP(CameoAlgorithm):
         if table and points is None:
             feedback.pushInfo("A table was asked for without points or polygons: writing none.")
             table = None
-        substitution = _b8a_substitution(layer.source())
-        if substitution:
-            feedback.pushInfo(f"Note: these embeddings come from a stack whose B8A was taken from B08 "
-                              f"({substitution}); the GPP inherits that difference.")
         with self.user_errors():
             from ..models.gpp.predict import predict_gpp
 
