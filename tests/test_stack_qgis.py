@@ -122,3 +122,28 @@ def test_qgis_process_bad_input_fails_with_the_message(qgis_process, data_dir, t
     assert "Sentinel-2 band B8A is missing" in output and "Bands found" in output
     assert "Traceback" not in output
     assert not (tmp_path / "out").exists()
+
+
+def test_predictgpp_logs_a_b8a_substitution(qgis_app, data_dir, tmp_path):
+    import processing
+    from qgis.core import QgsProcessingFeedback
+
+    from models.embedding.job import embed_stacks
+    from models.stack import prepare_stack
+
+    class Log(QgsProcessingFeedback):
+        lines = []
+
+        def pushInfo(self, info):  # noqa: N802 - QGIS API
+            self.lines.append(info)
+            super().pushInfo(info)
+
+    monthly = str(data_dir / "monthly" / "worldcereal_preprocessed_inputs.nc")
+    stacks = prepare_stack([monthly], str(tmp_path / "stack"), substitute_b8a=True,
+                           extent=(664000, 5611120, 664320, 5611440))
+    run = embed_stacks(stacks["S2_STACK"], str(tmp_path / "emb"))
+    log = Log()
+    processing.run("cameo:predictgpp", {"EMBEDDINGS": run.index_path, "OUTPUT_FOLDER": str(tmp_path / "gpp")},
+                   feedback=log)
+    assert ("Note: these embeddings come from a stack whose B8A was taken from B08 (B8A=B08 on 10 of 10 dates "
+            "(SUBSTITUTE_B8A)); the GPP inherits that difference.") in log.lines
