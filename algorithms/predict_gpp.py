@@ -159,6 +159,10 @@ class PredictGPP(CameoAlgorithm):
 
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
         layer = self.parameterAsRasterLayer(parameters, "EMBEDDINGS", context)
+        substitution = _b8a_substitution(layer.source())
+        if substitution:
+            feedback.pushInfo(f"Note: these embeddings come from a stack whose B8A was taken from B08 "
+                              f"({substitution}); the GPP inherits that difference.")
         folder = self.parameterAsString(parameters, "OUTPUT_FOLDER", context)
         table = self.parameterAsFileOutput(parameters, "TABLE", context) or None
         points, polygons = self._features(parameters, context, layer.crs())
@@ -187,3 +191,14 @@ class PredictGPP(CameoAlgorithm):
         if run.table_path:
             results["TABLE"] = run.table_path
         return results
+
+
+def _b8a_substitution(path):
+    """The B8A substitution that cameo:embed recorded in the embeddings (CAMEO_S2_SUBSTITUTIONS), or None."""
+    from osgeo import gdal
+
+    try:
+        dataset = gdal.OpenEx(path, gdal.OF_RASTER)
+    except RuntimeError:  # unreadable: predict_gpp reports that itself
+        return None
+    return dataset.GetMetadataItem("CAMEO_S2_SUBSTITUTIONS") if dataset is not None else None

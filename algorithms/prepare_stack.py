@@ -43,8 +43,12 @@ class PrepareStack(CameoAlgorithm):
         "<b>Inputs</b>: one raster per date in any GDAL format (bands recognised from their "
         "descriptions such as B02, B2 or 'B02 (490 nm)', or from Band order; the date from the "
         "metadata or the file name: YYYYMMDD, YYYY-MM-DD, SAFE names), NetCDF / openEO / Earth Engine "
-        "cubes with a time dimension (give the 10 m and 20 m files together), or Sentinel-2 SAFE "
-        "folders/zips. 20 m bands are resampled to 10 m (bilinear by default), the SCL layer by "
+        "cubes with a time dimension (give the 10 m and 20 m files together), NetCDF or Zarr cubes "
+        "with a band dimension as xarray, stackstac, odc-stac, rioxarray or openEO write them "
+        "(band_data(time, band, y, x), band names in the band coordinate), or Sentinel-2 SAFE "
+        "folders/zips. Variables that are not rasters (strings, scalars, angles) are ignored. A cube's "
+        "georeferencing comes from GDAL, else a CF grid_mapping / spatial_ref variable, else a crs "
+        "attribute, and its x/y coordinates (which must be regularly spaced). 20 m bands are resampled to 10 m (bilinear by default), the SCL layer by "
         "nearest neighbour.\n\n"
         "<b>Scaling</b>: reflectance = (DN + BOA_ADD_OFFSET) / 10000. Products of processing "
         "baseline 04.00 and later (from 2022-01-25) carry BOA_ADD_OFFSET = -1000. With "
@@ -54,7 +58,14 @@ class PrepareStack(CameoAlgorithm):
         "<b>Mask</b>: a pixel is valid when its SCL class is 4, 5, 6, 7 or 11 (vegetation, bare, water, "
         "unclassified, snow; change with 'Valid mask values') or, with a cloud mask layer, where the "
         "mask is non-zero; and every band has data. Dates whose valid share of the extent is below "
-        "'Minimum valid fraction' are dropped.\n\n"
+        "'Minimum valid fraction' are dropped. Without SCL and mask, a pixel is valid where its values "
+        "are finite, and the valid share counts the pixels that have data on at least one date.\n\n"
+        "<b>Same-day acquisitions</b> (adjacent tiles or orbits, in one input or several) are merged per "
+        "pixel: a valid observation beats an invalid one; where both are valid, the acquisition with more "
+        "valid pixels in the extent wins. dates.csv counts the acquisitions of each date.\n\n"
+        "<b>Take B8A from B08</b> (SUBSTITUTE_B8A, off by default): for inputs without B8A (many "
+        "openEO composites). The stack records it (CAMEO_SUBSTITUTIONS), cameo:embed and cameo:predictgpp "
+        "log it; it changes the embeddings somewhat (figures in the README).\n\n"
         "<b>Sentinel-1</b>: VV and VH in dB or linear power, any CRS and resolution, reprojected onto "
         "the 10 m grid; each Sentinel-2 date gets the nearest acquisition (ties: the earlier one), "
         "the gap in days is recorded, and gaps over 'Maximum Sentinel-1 gap' leave Sentinel-1 empty "
@@ -100,6 +111,8 @@ class PrepareStack(CameoAlgorithm):
                 "S1_UNITS", "Sentinel-1 input units", options=["auto", "dB", "linear power"], defaultValue=0),
             QgsProcessingParameterBoolean(
                 "S1_SMOOTHING", "Smooth Sentinel-1 (centred mean over 3 acquisitions)", defaultValue=True),
+            QgsProcessingParameterBoolean(
+                "SUBSTITUTE_B8A", "Take B8A from B08 where an input has no B8A", defaultValue=False),
             QgsProcessingParameterEnum(
                 "RESAMPLING", "Resampling of 20 m bands", options=list(RESAMPLING_CHOICES), defaultValue=0),
         ]
@@ -147,6 +160,7 @@ class PrepareStack(CameoAlgorithm):
                 s1_units=S1_UNITS_CHOICES[self.parameterAsEnum(parameters, "S1_UNITS", context)],
                 s1_smoothing=self.parameterAsBool(parameters, "S1_SMOOTHING", context),
                 resampling=RESAMPLING_CHOICES[self.parameterAsEnum(parameters, "RESAMPLING", context)],
+                substitute_b8a=self.parameterAsBool(parameters, "SUBSTITUTE_B8A", context),
                 progress=feedback,
             )
         for key, name in (("S2_STACK", "Sentinel-2 stack"), ("S1_STACK", "Sentinel-1 stack")):

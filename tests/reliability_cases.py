@@ -129,7 +129,8 @@ def p_s2_as_s1(folder, env):
 
 
 def p_duplicate_dates(folder, env):
-    return _prep([write_s2(f"{folder}/a_20180601.tif"), write_s2(f"{folder}/b_2018-06-01.tif")], folder)
+    return _prep([write_s2(f"{folder}/a_20180601.tif"),
+                  write_s2(f"{folder}/b_2018-06-01.tif", bands=("B02", "B03", "B04", "B08", "SCL"))], folder)
 
 
 def p_future_date(folder, env):
@@ -377,8 +378,9 @@ CASES = [
     Case("prep-s2-in-s1-slot", "cameo:preparestack", "Sentinel-2 file given as S1",
          r"Sentinel-1 band VV is missing.*These are Sentinel-2 bands: give those files as the Sentinel-2 input "
          r"\(S2\)", p_s2_as_s1),
-    Case("prep-duplicate-dates", "cameo:preparestack", "two files of the same date",
-         r"Duplicate Sentinel-2 date: 2018-06-01 appears twice .*Give each acquisition date once",
+    Case("prep-duplicate-dates", "cameo:preparestack", "two files of the same date with different bands",
+         r"Sentinel-2 date 2018-06-01 has 2 acquisitions with different band sets .*Same-day acquisitions are "
+         r"merged only when each carries the same bands",
          p_duplicate_dates),
     Case("prep-future-date", "cameo:preparestack", "file name with a date in 2099",
          r"Sentinel-2 date 2099-01-01 of '.*' is in the future .*Rename the file", p_future_date),

@@ -24,7 +24,7 @@ def _cases(data_dir, tmp):
     text.write_text("not a raster\n")
     undated = write_s2_tif(tmp / "scene.tif")
     dup_a = write_s2_tif(tmp / "a_20180804.tif")
-    dup_b = write_s2_tif(tmp / "b_2018-08-04.tif")
+    dup_b = write_s2_tif(tmp / "b_2018-08-04.tif", bands=("B02", "B03", "B04", "B08", "SCL"))
     cloudy = write_s2_tif(tmp / "S2_20180810.tif", scl=9)
     clear = write_s2_tif(tmp / "S2_20180811.tif", scl=4)
     old_s1 = write_s1_tif(tmp / "S1_20150101.tif")
@@ -40,8 +40,10 @@ def _cases(data_dir, tmp):
                                r"No Sentinel-1 acquisition lies within MAX_S1_GAP_DAYS=6 days.*2015-01-01"),
         "s1 elsewhere": (dict(s2=s2, s1=[old_s1]), r"Sentinel-1 input\(s\) .*S1_20150101.tif.* do not overlap"),
         "unparseable date": (dict(s2=[undated]), r"Cannot tell the acquisition date of '.*scene\.tif'.*YYYYMMDD"),
-        "duplicate dates": (dict(s2=[dup_a, dup_b]),
-                            r"Duplicate Sentinel-2 date: 2018-08-04 .*a_20180804\.tif.*b_2018-08-04\.tif"),
+        "same day, other bands": (dict(s2=[dup_a, dup_b]),
+                                  r"Sentinel-2 date 2018-08-04 has 2 acquisitions with different band sets "
+                                  r"\('.*a_20180804\.tif' has B02, .*; '.*b_2018-08-04\.tif' has B02, B03, B04, B08, "
+                                  r"SCL\)\. Same-day acquisitions are merged only when"),
         "not a raster": (dict(s2=[str(text)]), r"'.*notes\.txt' is not a raster that GDAL can read"),
         "missing file": (dict(s2=[str(tmp / "nope.tif")]), r"does not exist"),
         "empty extent": (dict(s2=s2, extent=(501500, 5629300, 501500, 5629500)), r"extent .* is empty"),
@@ -52,7 +54,7 @@ def _cases(data_dir, tmp):
     }
 
 
-CASES = ["missing band", "no overlap", "s1 too far in time", "s1 elsewhere", "unparseable date", "duplicate dates",
+CASES = ["missing band", "no overlap", "s1 too far in time", "s1 elsewhere", "unparseable date", "same day, other bands",
          "not a raster", "missing file", "empty extent", "extent elsewhere", "all dates cloudy",
          "geographic target crs"]
 

@@ -58,9 +58,42 @@ def test_processing_run_bad_input_raises_a_processing_exception(qgis_app, data_d
     from qgis.core import QgsProcessingException
 
     monthly = str(data_dir / "monthly" / "worldcereal_preprocessed_inputs.nc")
-    with pytest.raises(QgsProcessingException, match="B8A is missing.*Bands found"):
+    with pytest.raises(QgsProcessingException, match="B8A is missing.*Bands found.*set SUBSTITUTE_B8A"):
         processing.run("cameo:preparestack", {"S2": [monthly], "OUTPUT_FOLDER": str(tmp_path / "out")})
     assert not (tmp_path / "out").exists()
+
+
+def test_processing_run_with_substitute_b8a_prepares_the_monthly_cube(qgis_app, data_dir, tmp_path):
+    import processing
+
+    monthly = str(data_dir / "monthly" / "worldcereal_preprocessed_inputs.nc")
+    result = processing.run("cameo:preparestack", {"S2": [monthly], "SUBSTITUTE_B8A": True,
+                                                   "OUTPUT_FOLDER": str(tmp_path / "out")})
+    stack = read_stack(result["S2_STACK"])
+    assert len(stack.dates) == 10  # two months are fill everywhere
+    assert stack.tags["CAMEO_SUBSTITUTIONS"] == "B8A=B08 on 10 of 10 dates (SUBSTITUTE_B8A)"
+    b8a, b08 = stack.bands.index("B8A"), stack.bands.index("B08")
+    assert np.array_equal(stack.values[:, b8a], stack.values[:, b08])
+
+
+def test_qgis_process_reads_a_zarr_store(qgis_process, data_dir, tmp_path):
+    from cube_fixtures import chip_cube, write_band_cube_zarr
+
+    s2, _ = chip_files(data_dir, "belgium_0000280849BAC91C")
+    ten = next(p for p in s2 if "_10m_" in p)
+    twenty = next(p for p in s2 if "_20m_" in p)
+    bands_20m = ["B05", "B06", "B07", "B8A", "B11", "B12", "SCL"]
+    stores = [write_band_cube_zarr(str(tmp_path / "c10.zarr"), *chip_cube(ten, ["B02", "B03", "B04", "B08"]),
+                                   ["B02", "B03", "B04", "B08"]),
+              write_band_cube_zarr(str(tmp_path / "c20.zarr"), *chip_cube(twenty, bands_20m), bands_20m)]
+    out = tmp_path / "out"
+    results = json.loads(qgis_process("run", "cameo:preparestack", "--json", "--", *[f"S2={p}" for p in stores],
+                                      f"OUTPUT_FOLDER={out}").stdout)["results"]
+    direct = read_stack(results["S2_STACK"])
+    from models.stack import prepare_stack
+    reference = read_stack(prepare_stack(s2, str(tmp_path / "ref"))["S2_STACK"])
+    assert direct.dates == reference.dates
+    assert np.array_equal(direct.values, reference.values, equal_nan=True)
 
 
 def test_qgis_process_prepares_the_belgian_chip(qgis_process, qgis_app, chip_inputs, tmp_path):
@@ -89,3 +122,28 @@ def test_qgis_process_bad_input_fails_with_the_message(qgis_process, data_dir, t
     assert "Sentinel-2 band B8A is missing" in output and "Bands found" in output
     assert "Traceback" not in output
     assert not (tmp_path / "out").exists()
+
+
+def test_predictgpp_logs_a_b8a_substitution(qgis_app, data_dir, tmp_path):
+    import processing
+    from qgis.core import QgsProcessingFeedback
+
+    from models.embedding.job import embed_stacks
+    from models.stack import prepare_stack
+
+    class Log(QgsProcessingFeedback):
+        lines = []
+
+        def pushInfo(self, info):  # noqa: N802 - QGIS API
+            self.lines.append(info)
+            super().pushInfo(info)
+
+    monthly = str(data_dir / "monthly" / "worldcereal_preprocessed_inputs.nc")
+    stacks = prepare_stack([monthly], str(tmp_path / "stack"), substitute_b8a=True,
+                           extent=(664000, 5611120, 664320, 5611440))
+    run = embed_stacks(stacks["S2_STACK"], str(tmp_path / "emb"))
+    log = Log()
+    processing.run("cameo:predictgpp", {"EMBEDDINGS": run.index_path, "OUTPUT_FOLDER": str(tmp_path / "gpp")},
+                   feedback=log)
+    assert ("Note: these embeddings come from a stack whose B8A was taken from B08 (B8A=B08 on 10 of 10 dates "
+            "(SUBSTITUTE_B8A)); the GPP inherits that difference.") in log.lines

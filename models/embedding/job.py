@@ -183,6 +183,11 @@ def _embed(s2, s1, window, output_folder, tile_size, threads, providers, models_
     tags = {"CAMEO_MODEL_NAME": models.name, "CAMEO_MODEL_VERSION": models.version,
             "CAMEO_S2_STACK": os.path.basename(s2.path), "CAMEO_S2_STACK_PATH": os.path.abspath(s2.path),
             "CAMEO_S1_STACK": os.path.basename(s1.path) if s1 else "none"}
+    substitution = s2.tags.get("CAMEO_SUBSTITUTIONS")
+    if substitution:  # an input without B8A, prepared with SUBSTITUTE_B8A: the embeddings carry it on
+        tags["CAMEO_S2_SUBSTITUTIONS"] = substitution
+        progress.pushInfo(f"Note: the Sentinel-2 stack's band B8A was taken from B08 ({substitution}): the "
+                          "embeddings differ somewhat from those of real B8A.")
     writer = EmbeddingWriter(output_folder, s2.dates, models.output_names, s2.crs,
                              rasterio.windows.transform(window, s2.transform),
                              int(window.width), int(window.height), tags)

@@ -87,6 +87,9 @@ def build_parser():
                         help="S1_SMOOTHING off: no centred rolling mean over 3 acquisitions")
     parser.add_argument("--resampling", choices=RESAMPLING_CHOICES, default="bilinear",
                         help="RESAMPLING of 20 m reflectance bands to 10 m (default %(default)s)")
+    parser.add_argument("--substitute-b8a", action="store_true",
+                        help="SUBSTITUTE_B8A: where an input has no B8A, take it from B08 (recorded in the stack's "
+                             "metadata; changes the embeddings somewhat, see the README)")
     parser.add_argument("--block-size", type=int, default=1024, help="pixels per processing block side")
     parser.add_argument("--output-folder", required=True, help="OUTPUT_FOLDER: where the stacks are written")
     parser.add_argument("--quiet", action="store_true", help="no progress messages")
@@ -103,6 +106,7 @@ def main(argv=None):
             min_valid_fraction=args.min_valid_fraction, max_s1_gap_days=args.max_s1_gap_days,
             mask_valid_values=args.mask_valid_values, harmonized=args.harmonized, s1_units=args.s1_units,
             s1_smoothing=not args.no_s1_smoothing, resampling=args.resampling, block_size=args.block_size,
+            substitute_b8a=args.substitute_b8a,
             progress=None if args.quiet else ConsoleProgress(),
         )
     except CameoInputError as error:

@@ -47,6 +47,7 @@ from .defaults import (
     S2_FILE,
 )
 from .resample import DatasetPool, read_band, read_onto
+from .acquisitions import empty_bands, merge_into, priority, substitute_b8a as take_b8a_from_b08
 from .sources import GDAL_ENV, Grid, build_catalog
 
 
@@ -138,8 +139,9 @@ def _central_sample(pool, ref, size=256):
     w, h = min(size, ref.grid.width), min(size, ref.grid.height)
     window = Window((ref.grid.width - w) // 2, (ref.grid.height - h) // 2, w, h)
     raw = read_band(dataset, ref, window).astype("float64")
-    if ref.nodata is not None and not (isinstance(ref.nodata, float) and math.isnan(ref.nodata)):
-        raw[raw == ref.nodata] = np.nan
+    for nodata in (ref.nodata, ref.fill_max):
+        if nodata is not None and not (isinstance(nodata, float) and math.isnan(nodata)):
+            raw[raw == nodata] = np.nan
     raw = raw * ref.scale + ref.offset
     return raw[np.isfinite(raw)]
 
@@ -316,7 +318,7 @@ class _Masker:
                     self.by_date[ref.date] = ref
             self.kind = "user"
             self.values = valid_values
-        elif any("SCL" in bands for bands in s2_table.values()):
+        elif any("SCL" in bands for acquisitions in s2_table.values() for bands in acquisitions):
             self.kind = "SCL"
             self.values = valid_values or DEFAULT_SCL_VALID
         else:
@@ -332,7 +334,7 @@ class _Masker:
                     f"{' ...' if len(missing) > 5 else ''}. Give a mask for every date, or one undated mask for all."
                 )
         if self.kind == "SCL":
-            missing = [d for d in dates if "SCL" not in self.s2_table[d]]
+            missing = [d for d in dates if any("SCL" not in bands for bands in self.s2_table[d])]
             if missing:
                 raise CameoInputError(
                     f"Sentinel-2 date(s) {', '.join(str(d) for d in missing[:5])} have no SCL band while others do. "
@@ -346,19 +348,76 @@ class _Masker:
         if self.kind == "user":
             rule = (f"values {','.join(map(str, self.values))}" if self.values else "non-zero values")
             return f"user mask: {rule} valid, others and mask no data NaN; also NaN where any band has no data"
-        return "no cloud mask given: NaN only where a band has no data"
+        return ("no cloud mask given (no SCL, no mask layer): valid where the values are finite (not NaN, "
+                "infinite or no data); NaN where any band has no data")
 
-    def valid(self, pool, date, grid, transform, width, height):
+    def valid(self, pool, date, bands, grid, transform, width, height):
+        """Validity of the acquisition `bands` (a {band: BandRef} of `date`) on a window."""
         if self.kind == "none":
-            data = read_onto(pool, self.s2_table[date][S2_BANDS[0]], grid.crs, transform, width, height, "nearest")
+            data = read_onto(pool, bands[S2_BANDS[0]], grid.crs, transform, width, height, "nearest")
             return np.isfinite(data)
         ref = self.static if self.kind == "user" and self.static is not None else (
-            self.by_date[date] if self.kind == "user" else self.s2_table[date]["SCL"])
+            self.by_date[date] if self.kind == "user" else bands["SCL"])
         data = read_onto(pool, ref, grid.crs, transform, width, height, "nearest")
         finite = np.isfinite(data)
         if self.values is None:
             return finite & (data != 0)
         return finite & np.isin(data, np.asarray(self.values, dtype="float32"))
+
+
+def _scaling_rules(pool, s2_table, dates, harmonized, progress):
+    """Scaling per (date, acquisition, band), decided once from metadata; the rules used go to the log."""
+    scaling, boa_by_date, rules = {}, [], {}
+    for date in dates:
+        offsets = set()
+        for k, bands in enumerate(s2_table[date]):
+            for band in S2_BANDS:
+                ref = bands[band]
+                rule = scaling[(date, k, band)] = _s2_scaling(ref, harmonized, pool)
+                _check_reflectance(ref, pool, *rule[:3])
+                offsets.add(rule[0])
+                rules.setdefault(_describe_scaling(ref, rule), []).append(date)
+        boa_by_date.append(min(offsets))
+    for text, used in rules.items():
+        progress.pushInfo(f"Scaling of {len(set(used))} date(s): {text}.")
+    return scaling, boa_by_date
+
+
+def _describe_scaling(ref, rule):
+    dn_offset, scale, extra, why = rule
+    source = ("scale_factor/add_offset of the input" if (ref.scale, ref.offset) != (1.0, 0.0)
+              else "detected: float reflectance" if scale == 1.0 else "detected: integer DN")
+    return (f"reflectance = (value{dn_offset:+g}) x {scale:g}{extra:+g} ({source}; BOA offset: {why})"
+            if extra else f"reflectance = (value{dn_offset:+g}) x {scale:g} ({source}; BOA offset: {why})")
+
+
+def _valid_shares(pool, masker, s2_table, all_dates, grid, windows, s2_refs, progress, work):
+    """Pass 1: (valid share per date, valid pixels per acquisition of each date, work done).
+
+    A merged date's pixel is valid when any of its acquisitions is. The share is over the
+    pixels inside every source raster; without a mask, over the pixels that ever have data.
+    """
+    counts = np.zeros(len(all_dates), dtype="int64")
+    acquisition_counts = {date: [0] * len(s2_table[date]) for date in all_dates}
+    inside_px, done = 0, 0
+    source_grids = _distinct_grids(s2_refs)
+    for window in windows:
+        transform = rasterio.windows.transform(window, grid.transform)
+        inside = _inside(source_grids, grid.crs, transform, window.width, window.height)
+        ever = np.zeros_like(inside)
+        for t, date in enumerate(all_dates):
+            check_cancelled(progress)
+            union = np.zeros_like(inside)
+            for k, bands in enumerate(s2_table[date]):
+                valid = masker.valid(pool, date, bands, grid, transform, window.width, window.height)
+                acquisition_counts[date][k] += int(valid.sum())
+                union |= valid
+            counts[t] += int(union.sum())
+            ever |= union
+            done += 1
+            progress.setProgress(100.0 * done / work)
+        inside_px += int((ever & inside).sum() if masker.kind == "none" else inside.sum())
+    return counts / float(max(inside_px, 1)), acquisition_counts, done
 
 
 def _distinct_grids(refs):
@@ -415,10 +474,14 @@ def _missing_band_error(catalog, band, role="Sentinel-2"):
     elif role == "Sentinel-1" and set(found) & set(S2_BANDS):
         swapped = (" These are Sentinel-2 bands: give those files as the Sentinel-2 input (S2) and "
                    "Sentinel-1 VV/VH files as S1.")
+    substitute = ""
+    if role == "Sentinel-2" and band == "B8A" and "B08" in found:
+        substitute = (" Or set SUBSTITUTE_B8A (command line: --substitute-b8a) to take B8A from B08, which "
+                      "changes the embeddings somewhat (see the README).")
     return CameoInputError(
         f"{role} band {band} is missing: no input provides it. Bands found: "
         f"{', '.join(found) if found else 'none'}.{unnamed} The models need "
-        f"{' '.join(S2_BANDS if role == 'Sentinel-2' else S1_BANDS)}; add the file(s) with {band}.{swapped}"
+        f"{' '.join(S2_BANDS if role == 'Sentinel-2' else S1_BANDS)}; add the file(s) with {band}.{swapped}{substitute}"
     )
 
 
@@ -438,7 +501,8 @@ def _check_not_future(table, role):
     """Acquisition dates after today (UTC) come from a misread file name or tag."""
     today = _dt.datetime.now(_dt.timezone.utc).date()
     for date in sorted(d for d in table if d is not None and d > today):
-        label = next(iter(table[date].values())).label
+        entry = table[date][0] if isinstance(table[date], list) else table[date]
+        label = next(iter(entry.values())).label
         raise CameoInputError(
             f"{role} date {date} of '{label}' is in the future (today is {today}): it was read wrongly from "
             "the file name or metadata. Rename the file to contain the acquisition date as YYYYMMDD, or set "
@@ -459,11 +523,57 @@ def _check_reflectance(ref, pool, dn_offset, scale, extra):
             "or floats 0-1); if the values carry a scale factor, set it as the band's scale metadata.")
 
 
+def _s2_catalogue(s2_paths, s2_bands, substitute):
+    """(catalog, {date: [{band: BandRef}, ...]}, dates whose B8A is B08) of the Sentinel-2 inputs."""
+    orders = parse_band_orders(s2_bands)
+    s2_cat = build_catalog(s2_paths, "Sentinel-2", orders, wanted=set(S2_BANDS) | {"SCL"})
+    _check_band_orders(s2_cat, orders)
+    s2_table = s2_cat.acquisitions(set(S2_BANDS) | {"SCL"})
+    _check_not_future(s2_table, "Sentinel-2")
+    substituted = take_b8a_from_b08(s2_table) if substitute else []
+    present = {band for acquisitions in s2_table.values() for bands in acquisitions for band in bands}
+    for band in S2_BANDS:
+        if band not in present:
+            raise _missing_band_error(s2_cat, band)
+    return s2_cat, s2_table, substituted
+
+
+def _check_complete_dates(s2_table, substitute):
+    for date, acquisitions in sorted(s2_table.items()):
+        for bands in acquisitions:
+            missing = [b for b in S2_BANDS if b not in bands]
+            if missing:
+                hint = (" (or set SUBSTITUTE_B8A to take B8A from B08)"
+                        if missing == ["B8A"] and not substitute else "")
+                raise CameoInputError(
+                    f"Sentinel-2 date {date} lacks band(s) {', '.join(missing)} (it has {', '.join(sorted(bands))}). "
+                    f"Give all 10 bands for every date{hint}, or remove that date's files."
+                )
+
+
+def _report_inputs(progress, s2_cat, s2_table, substituted):
+    """Log where cubes' georeferencing came from, the merged days and the B8A substitution."""
+    for label, source in sorted(s2_cat.georeferencing.items()):
+        progress.pushInfo(f"Georeferencing of '{label}': {source}.")
+    merged = [(date, len(acq)) for date, acq in sorted(s2_table.items()) if len(acq) > 1]
+    if merged:
+        progress.pushInfo(
+            f"Merged same-day acquisitions per pixel on {len(merged)} date(s): "
+            + ", ".join(f"{date} ({count} acquisitions)" for date, count in merged)
+            + "; a valid observation beats an invalid one, and where both are valid the acquisition with "
+            "more valid pixels in the extent wins.")
+    if substituted:
+        progress.pushInfo(
+            f"SUBSTITUTE_B8A: band B8A (865 nm, 20 m) is taken from B08 (842 nm, 10 m) on {len(substituted)} of "
+            f"{len(s2_table)} date(s) ({substituted[0]}..{substituted[-1]}); the embeddings differ from those of "
+            "real B8A (see the README).")
+
+
 def prepare_stack(
     s2, output_folder, *, s2_bands=None, s2_mask=None, s1=None, extent=None, extent_crs=None, crs=None,
     min_valid_fraction=DEFAULT_MIN_VALID_FRACTION, max_s1_gap_days=DEFAULT_MAX_S1_GAP_DAYS,
     mask_valid_values=None, harmonized="auto", s1_units="auto", s1_smoothing=True,
-    resampling="bilinear", block_size=DEFAULT_BLOCK_SIZE, progress=None,
+    resampling="bilinear", block_size=DEFAULT_BLOCK_SIZE, substitute_b8a=False, progress=None,
 ):
     """Prepare `s2_stack.tif` (and `s1_stack.tif`) plus `dates.csv` in `output_folder`.
 
@@ -498,30 +608,21 @@ def prepare_stack(
     with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_BYTES, **GDAL_ENV), DatasetPool() as pool:
         # 1. Catalogue.
         progress.pushInfo(f"Reading the metadata of {len(s2_paths)} Sentinel-2 input(s)...")
-        s2_cat = build_catalog(s2_paths, "Sentinel-2", parse_band_orders(s2_bands), wanted=set(S2_BANDS) | {"SCL"})
-        _check_band_orders(s2_cat, parse_band_orders(s2_bands))
-        s2_table = s2_cat.by_date(set(S2_BANDS) | {"SCL"})
-        _check_not_future(s2_table, "Sentinel-2")
-        present = set(s2_cat.bands())
-        for band in S2_BANDS:
-            if band not in present:
-                raise _missing_band_error(s2_cat, band)
+        s2_cat, s2_table, substituted = _s2_catalogue(s2_paths, s2_bands, substitute_b8a)
+        _report_inputs(progress, s2_cat, s2_table, substituted)
         # 2. Grid (first: inputs of different places also have different dates).
-        s2_refs = [ref for bands in s2_table.values() for ref in bands.values()]
+        s2_refs = [ref for acquisitions in s2_table.values() for bands in acquisitions for ref in bands.values()]
         grid = target_grid(s2_refs, extent, extent_crs, crs)
-        for date, bands in sorted(s2_table.items()):
-            missing = [b for b in S2_BANDS if b not in bands]
-            if missing:
-                raise CameoInputError(
-                    f"Sentinel-2 date {date} lacks band(s) {', '.join(missing)} (it has {', '.join(sorted(bands))}). "
-                    "Give all 10 bands for every date, or remove that date's files."
-                )
+        _check_complete_dates(s2_table, substitute_b8a)
         mask_cat = build_catalog(mask_paths, "mask") if mask_paths else None
         masker = _Masker(s2_table, mask_cat, valid_values)
         all_dates = sorted(s2_table)
         masker.check_dates(all_dates)
         if masker.kind == "none":
-            progress.pushInfo("Warning: no SCL band and no mask layer: clouds are NOT masked.")
+            progress.pushInfo(
+                "Warning: no SCL band and no mask layer: clouds are NOT masked. A pixel is valid where its values "
+                "are finite (not NaN, infinite or no data), and a date's valid fraction is counted over the pixels "
+                "that have data on at least one date (e.g. the field polygon of a cube that is NaN outside it).")
 
         progress.pushInfo(
             f"Target grid: {grid.width} x {grid.height} px at 10 m in {grid.crs.to_string()}, "
@@ -550,19 +651,8 @@ def prepare_stack(
         windows = list(blocks(grid, block_size))
         s1_work = len(windows) * len(all_dates) if s1_paths else 0
         work = len(windows) * len(all_dates) * 2 + s1_work
-        done = 0
-        counts = np.zeros(len(all_dates), dtype="int64")
-        inside_px = 0
-        source_grids = _distinct_grids(s2_refs)
-        for window in windows:
-            transform = rasterio.windows.transform(window, grid.transform)
-            inside_px += int(_inside(source_grids, grid.crs, transform, window.width, window.height).sum())
-            for t, date in enumerate(all_dates):
-                check_cancelled(progress)
-                counts[t] += int(masker.valid(pool, date, grid, transform, window.width, window.height).sum())
-                done += 1
-                progress.setProgress(100.0 * done / work)
-        fractions = counts / float(max(inside_px, 1))
+        fractions, acquisition_counts, done = _valid_shares(
+            pool, masker, s2_table, all_dates, grid, windows, s2_refs, progress, work)
         kept = [i for i in range(len(all_dates)) if fractions[i] >= min_valid_fraction]
         if not kept:
             best = int(np.argmax(fractions))
@@ -590,17 +680,7 @@ def prepare_stack(
             if unmatched:
                 progress.pushInfo(f"{unmatched} date(s) have no Sentinel-1 within {max_s1_gap_days:g} days: NaN in S1.")
 
-        # Scaling rules, per date and band (decided once, from metadata).
-        scaling = {}
-        boa_by_date = []
-        for date in dates:
-            offsets = set()
-            for band in S2_BANDS:
-                ref = s2_table[date][band]
-                scaling[(date, band)] = _s2_scaling(ref, harmonized, pool)
-                _check_reflectance(ref, pool, *scaling[(date, band)][:3])
-                offsets.add(scaling[(date, band)][0])
-            boa_by_date.append(min(offsets))
+        scaling, boa_by_date = _scaling_rules(pool, s2_table, dates, harmonized, progress)
         s1_units_by_path = {}
         if s1_paths:
             for bands in s1_table.values():
@@ -640,19 +720,10 @@ def prepare_stack(
                     s1_cache = {}
                     for t, date in enumerate(dates):
                         check_cancelled(progress)
-                        valid = masker.valid(pool, date, grid, transform, window.width, window.height)
-                        arrays = []
-                        for band in S2_BANDS:
-                            dn_offset, scale, extra, _rule = scaling[(date, band)]
-                            data = read_onto(
-                                pool, s2_table[date][band], grid.crs, transform, window.width, window.height,
-                                resampling, convert=_linear(dn_offset, scale, extra),
-                            )
-                            valid &= np.isfinite(data)
-                            arrays.append(data)
-                        valid_pixels += int(valid.sum())
+                        arrays, filled = _merged_date(pool, masker, s2_table[date], acquisition_counts[date], date,
+                                                      scaling, grid, transform, window, resampling)
+                        valid_pixels += int(filled.sum())
                         for c, data in enumerate(arrays):
-                            data[~valid] = np.nan
                             s2_writer.write(t, c, data, window)
                         done += 1
                         progress.setProgress(100.0 * done / work)
@@ -667,7 +738,7 @@ def prepare_stack(
                 if valid_pixels == 0:
                     raise CameoInputError(
                         f"No Sentinel-2 pixel of the {len(dates)} kept date(s) has data: every value is no data, NaN or "
-                        f"infinite (e.g. in '{s2_table[dates[0]][S2_BANDS[0]].label}'). Give Sentinel-2 files that hold "
+                        f"infinite (e.g. in '{s2_table[dates[0]][0][S2_BANDS[0]].label}'). Give Sentinel-2 files that hold "
                         "reflectance, and check their no-data value.")
                 dates_text = ",".join(d.isoformat() for d in dates)
                 s2_writer.update_tags(
@@ -680,6 +751,8 @@ def prepare_stack(
                     CAMEO_VALID_FRACTION=",".join(f"{f:.6f}" for f in valid_fraction),
                     CAMEO_MIN_VALID_FRACTION=f"{min_valid_fraction:g}",
                     CAMEO_RESAMPLING=f"{resampling} for 20 m bands, nearest for masks",
+                    CAMEO_ACQUISITIONS=",".join(str(len(s2_table[d])) for d in dates),
+                    **_substitution_tags(substituted, dates),
                 )
                 s1_dates_matched = [s1_dates[m[0]] if m[0] is not None else None for m in matches]
                 gaps = [m[1] for m in matches]
@@ -698,11 +771,11 @@ def prepare_stack(
                     )
                 with open(dates_tmp, "w", newline="") as handle:
                     writer = csv.writer(handle)
-                    writer.writerow(["date", "valid_fraction", "s1_date", "s1_gap_days"])
+                    writer.writerow(["date", "valid_fraction", "s1_date", "s1_gap_days", "acquisitions"])
                     for i, date in enumerate(dates):
                         s1d = s1_dates_matched[i].isoformat() if s1_paths and s1_dates_matched[i] else ""
                         gap = format_gap(gaps[i]) if s1_paths else "nan"
-                        writer.writerow([date.isoformat(), f"{valid_fraction[i]:.6f}", s1d, gap])
+                        writer.writerow([date.isoformat(), f"{valid_fraction[i]:.6f}", s1d, gap, len(s2_table[date])])
                 for w in writers:
                     w.finish()
                 guard.check()  # GDAL reports a full disk without raising: no truncated stack gets published
@@ -730,6 +803,33 @@ def prepare_stack(
         "s1_gap_days": gaps if s1_paths else None,
         "grid": grid,
     }
+
+
+def _merged_date(pool, masker, acquisitions, counts, date, scaling, grid, transform, window, resampling):
+    """The 10 bands of one date on a window (NaN where invalid), same-day acquisitions merged per pixel."""
+    shape = (window.height, window.width)
+    out, filled = empty_bands(len(S2_BANDS), shape), np.zeros(shape, dtype=bool)
+    for k in priority(counts):
+        bands = acquisitions[k]
+        valid = masker.valid(pool, date, bands, grid, transform, window.width, window.height)
+        arrays = []
+        for band in S2_BANDS:
+            dn_offset, scale, extra, _rule = scaling[(date, k, band)]
+            data = read_onto(pool, bands[band], grid.crs, transform, window.width, window.height,
+                             resampling, convert=_linear(dn_offset, scale, extra))
+            valid &= np.isfinite(data)
+            arrays.append(data)
+        merge_into(out, filled, valid, arrays)
+    return out, filled
+
+
+def _substitution_tags(substituted, dates):
+    """CAMEO_SUBSTITUTIONS of a stack whose B8A was taken from B08 (none otherwise)."""
+    kept = [d for d in dates if d in set(substituted)]
+    if not kept:
+        return {}
+    return {"CAMEO_SUBSTITUTIONS": f"B8A=B08 on {len(kept)} of {len(dates)} dates (SUBSTITUTE_B8A)",
+            "CAMEO_SUBSTITUTED_DATES": ",".join(d.isoformat() for d in kept)}
 
 
 def _linear(dn_offset, scale, extra):

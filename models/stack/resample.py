@@ -74,10 +74,11 @@ def read_band(dataset, ref, window):
             "Download or copy the file again, or leave it out.") from error
 
 
-def _raw_to_float(raw, nodata):
+def _raw_to_float(raw, ref):
     data = raw.astype("float32", copy=False) if raw.dtype != np.float32 else raw.copy()
-    if nodata is not None and not (isinstance(nodata, float) and math.isnan(nodata)):
-        data[raw == nodata] = np.nan
+    for nodata in (ref.nodata, ref.fill_max):
+        if nodata is not None and not (isinstance(nodata, float) and math.isnan(nodata)):
+            data[raw == nodata] = np.nan
     return data
 
 
@@ -120,7 +121,7 @@ def read_onto(pool, ref, dst_crs, dst_transform, width, height, resampling="bili
         if c1 <= c0 or r1 <= r0:
             return out
         raw = read_band(dataset, ref, Window(c0, r0, c1 - c0, r1 - r0))
-        data = _raw_to_float(raw, ref.nodata)
+        data = _raw_to_float(raw, ref)
         if convert is not None:
             data = convert(data)
         out[r0 - row:r1 - row, c0 - col:c1 - col] = data
@@ -151,7 +152,7 @@ def read_onto(pool, ref, dst_crs, dst_transform, width, height, resampling="bili
         return out
     window = Window(c0, r0, c1 - c0, r1 - r0)
     raw = read_band(dataset, ref, window)
-    data = _raw_to_float(raw, ref.nodata)
+    data = _raw_to_float(raw, ref)
     if convert is not None:
         data = convert(data)
     reproject(
@@ -226,7 +227,7 @@ def _upsample_aligned(dataset, ref, k, dst_transform, width, height, resampling,
         return out
     c_lo, c_hi, r_lo, r_hi = int(used_c.min()), int(used_c.max()), int(used_r.min()), int(used_r.max())
     raw = read_band(dataset, ref, Window(c_lo, r_lo, c_hi - c_lo + 1, r_hi - r_lo + 1))
-    data = _raw_to_float(raw, ref.nodata)
+    data = _raw_to_float(raw, ref)
     if convert is not None:
         data = convert(data)
     ok_c, ok_r = cx0 >= 0, ry0 >= 0

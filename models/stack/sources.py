@@ -18,6 +18,8 @@ import rasterio
 from rasterio.crs import CRS
 
 from ..errors import CameoInputError
+from .acquisitions import finest_of_products, split_acquisitions
+from .cube import Cube, is_zarr
 
 # GDAL's netCDF driver ignores x/y coordinate variables that lack CF attributes (as in
 # the Earth Engine chips) and then reads the rows bottom-up with no georeferencing.
@@ -34,7 +36,7 @@ _DATE_RE = re.compile(r"(?<!\d)(\d{4})([-_]?)(\d{2})\2(\d{2})(?!\d)")
 _CF_TIME_RE = re.compile(
     r"^\s*(\w+)\s+since\s+(\d{1,4})-(\d{1,2})-(\d{1,2})"
     r"(?:[ T](\d{1,2}):(\d{1,2})(?::(\d{1,2})(?:\.\d*)?)?)?", re.IGNORECASE)
-_CF_UNITS = {"second": 1.0, "seconds": 1.0, "sec": 1.0, "s": 1.0, "minute": 60.0, "minutes": 60.0,
+_CF_UNITS = {"nanoseconds": 1e-9, "microseconds": 1e-6, "milliseconds": 1e-3, "second": 1.0, "seconds": 1.0, "sec": 1.0, "s": 1.0, "minute": 60.0, "minutes": 60.0,
              "min": 60.0, "hour": 3600.0, "hours": 3600.0, "h": 3600.0, "day": 86400.0, "days": 86400.0,
              "d": 86400.0}
 _DATE_TAGS = ("DATE", "ACQUISITION_DATE", "SENSING_DATE", "SENSING_TIME", "DATATAKE_1_DATATAKE_SENSING_START",
@@ -140,6 +142,15 @@ class BandRef:
     offset: float
     tags: dict = field(default_factory=dict)  # dataset tags (baseline, harmonisation, units)
     container: str = ""  # the file a subdataset belongs to
+    stamp: object = None  # full acquisition time (datetime) when a time coordinate gives one
+    ordinal: int = 0     # how many earlier time steps of the same source share this date
+
+    @property
+    def fill_max(self):
+        """65535 in uint16 Sentinel-2 bands is no data even when undeclared (openEO's fill; L2A: saturated)."""
+        if self.dtype == "uint16" and self.band not in ("VV", "VH", "MASK", "SCL"):
+            return 65535
+        return None
 
     @property
     def resolution(self):
@@ -154,6 +165,7 @@ class Catalog:
         self.refs = []
         self.unnamed = {}  # label -> number of bands with no recognisable name
         self.names_found = []  # raw names seen, for messages
+        self.georeferencing = {}  # label -> where a cube's georeferencing came from (for the log)
 
     def add(self, ref):
         self.refs.append(ref)
@@ -167,6 +179,15 @@ class Catalog:
 
     def dates(self):
         return sorted({r.date for r in self.refs if r.date is not None})
+
+    def acquisitions(self, wanted_bands):
+        """{date: [{band: BandRef}, ...]}: one dict per acquisition of that day (several are merged)."""
+        refs_by_date = {}
+        for ref in self.refs:
+            if ref.band in wanted_bands:
+                refs_by_date.setdefault(ref.date, []).append(ref)
+        return {date: split_acquisitions(self.role, date, finest_of_products(refs))
+                for date, refs in refs_by_date.items()}
 
     def by_date(self, wanted_bands):
         """{date: {band: BandRef}} for the wanted bands; duplicates are errors."""
@@ -231,6 +252,8 @@ def _resolve_path(path):
     if re.match(r"^[A-Za-z0-9_]+:", path) and not os.path.exists(path):
         return path  # already a GDAL connection / subdataset string
     path = os.path.abspath(path)
+    if is_zarr(path):
+        return path
     if os.path.isdir(path):
         for name in ("MTD_MSIL2A.xml", "MTD_MSIL1C.xml"):
             candidate = os.path.join(path, name)
@@ -263,6 +286,8 @@ def build_catalog(paths, role, band_orders=None, wanted=None):
     length of one of them (and whose bands carry no names) takes those names in order.
     `wanted`: band names of interest (others are recorded but never read).
     """
+    from .cube_bands import add_cube, needs_cube_reading  # imports this module: not at the top
+
     catalog = Catalog(role)
     band_orders = [list(o) for o in (band_orders or []) if o]
     with rasterio.Env(**GDAL_ENV), warnings.catch_warnings():
@@ -273,11 +298,17 @@ def build_catalog(paths, role, band_orders=None, wanted=None):
             label = _label_of(path)
             dataset = _open(path, label)
             with dataset:
+                driver = dataset.driver
                 if _is_placeholder(dataset) or (dataset.count == 0 and dataset.subdatasets):
                     subdatasets = [s for s in dataset.subdatasets if not _SKIP_SUBDATASETS.search(s)]
                     container = label
                 else:
                     subdatasets = None
+            if driver in ("netCDF", "Zarr"):
+                cube = Cube(path, label)
+                if needs_cube_reading(cube):
+                    add_cube(catalog, cube, wanted)
+                    continue
             if subdatasets is None:
                 _add_dataset(catalog, path, label, "", band_orders, wanted)
             else:
@@ -289,10 +320,48 @@ def build_catalog(paths, role, band_orders=None, wanted=None):
     return catalog
 
 
+def _band_name(dataset, i, path, label, order, file_band):
+    """(normalised name or None, raw name, has a variable or description) of band i."""
+    band_tags = dataset.tags(i)
+    description = dataset.descriptions[i - 1] or ""
+    name = None
+    variable = band_tags.get("NETCDF_VARNAME")
+    for candidate in (variable, description, band_tags.get("BANDNAME"), band_tags.get("BAND"),
+                      band_tags.get("band_name"), band_tags.get("long_name")):
+        name = normalise_band(candidate)
+        if name:
+            break
+    if order is not None and not (variable and name):
+        name = order[i - 1].strip().upper()
+        name = normalise_band(name) or name
+    if name is None and dataset.count == 1:
+        name = normalise_band(os.path.basename(path.rsplit(":", 1)[-1])) or file_band
+    return name, variable or description or f"band {i}", bool(variable or description)
+
+
+def _band_time(dataset, i, tags):
+    """The acquisition time of band i from its CF time dimension (datetime), or None."""
+    for key, value in dataset.tags(i).items():
+        if key.startswith("NETCDF_DIM_") and key != "NETCDF_DIM_EXTRA":
+            units = _time_units(tags, key[len("NETCDF_DIM_"):])
+            if units:
+                stamp = parse_cf_time(value, units)
+                if stamp is not None:
+                    return stamp
+    return None
+
+
 def _add_dataset(catalog, path, label, container, band_orders, wanted):
     dataset = _open(path, label)
     with dataset:
+        file_band = normalise_band(os.path.splitext(os.path.basename(label))[0])
+        order = next((o for o in band_orders if len(o) == dataset.count), None)
+        names = [_band_name(dataset, i, path, label, order, file_band) for i in range(1, dataset.count + 1)]
         if dataset.crs is None or dataset.transform.is_identity:
+            if container and catalog.role != "mask" and not any(name for name, _, _ in names):
+                # A variable of a container that is no band (a product id, angles): not a source.
+                catalog.names_found.extend(raw for _, raw, _ in names)
+                return
             raise CameoInputError(
                 f"'{path}' has no georeferencing (CRS and geotransform). "
                 "Give georeferenced rasters (assign the CRS and extent, e.g. with gdal_translate -a_srs -a_ullr)."
@@ -301,60 +370,42 @@ def _add_dataset(catalog, path, label, container, band_orders, wanted):
         grid = Grid(CRS.from_user_input(dataset.crs), dataset.transform, dataset.width, dataset.height)
         file_date = parse_date(os.path.basename(label))
         dataset_date = _dataset_date(tags)
-        file_band = normalise_band(os.path.splitext(os.path.basename(label))[0])
-        order = next((o for o in band_orders if len(o) == dataset.count), None)
-        for i in range(1, dataset.count + 1):
-            band_tags = dataset.tags(i)
-            description = dataset.descriptions[i - 1] or ""
-            # -- band name
-            name = None
-            variable = band_tags.get("NETCDF_VARNAME")
-            for candidate in (variable, description, band_tags.get("BANDNAME"), band_tags.get("BAND"),
-                              band_tags.get("band_name"), band_tags.get("long_name")):
-                name = normalise_band(candidate)
-                if name:
-                    break
-            if order is not None and not (variable and name):
-                name = order[i - 1].strip().upper()
-                name = normalise_band(name) or name
-            if name is None and dataset.count == 1:
-                name = normalise_band(os.path.basename(path.rsplit(":", 1)[-1])) or file_band
+        seen = {}
+        for i, (name, raw_name, named) in enumerate(names, start=1):
             if catalog.role == "mask":
                 name = "MASK"
-            raw_name = variable or description or f"band {i}"
             catalog.names_found.append(name or raw_name)
             if name is None:
-                if not (variable or description):
+                if not named:
                     catalog.unnamed[label] = catalog.unnamed.get(label, 0) + 1
                 continue
             if wanted is not None and name not in wanted:
                 continue
-            # -- date
-            date = None
-            for key, value in band_tags.items():
-                if key.startswith("NETCDF_DIM_") and key != "NETCDF_DIM_EXTRA":
-                    dim = key[len("NETCDF_DIM_"):]
-                    units = _time_units(tags, dim)
-                    if units:
-                        stamp = parse_cf_time(value, units)
-                        if stamp is not None:
-                            date = stamp.date()
-                            break
+            stamp = _band_time(dataset, i, tags)
+            date = stamp.date() if stamp is not None else None
             if date is None:
-                date = parse_date(description) or _dataset_date(band_tags) or dataset_date or file_date
+                description = dataset.descriptions[i - 1] or ""
+                date = (parse_date(description) or _dataset_date(dataset.tags(i)) or dataset_date
+                        or file_date)
             if date is None and catalog.role != "mask":
-                raise CameoInputError(
-                    f"Cannot tell the acquisition date of '{label}'"
-                    + (f" band {i}" if dataset.count > 1 else "")
-                    + ": there is no time dimension, no date in its metadata (DATE, ACQUISITION_DATE, "
-                    "PRODUCT_START_TIME...) and no date in its file name. Rename the file to contain the "
-                    "date as YYYYMMDD or YYYY-MM-DD (e.g. S2_20180804.tif), or set a DATE=YYYY-MM-DD tag."
-                )
+                raise undated_error(label, i if dataset.count > 1 else None)
+            ordinal = seen.get((name, date), 0)
+            seen[(name, date)] = ordinal + 1
             scale = dataset.scales[i - 1] if dataset.scales else 1.0
             offset = dataset.offsets[i - 1] if dataset.offsets else 0.0
             catalog.add(BandRef(
                 path=path, index=i, band=name, date=date, label=label, grid=grid,
                 dtype=dataset.dtypes[i - 1], nodata=dataset.nodatavals[i - 1],
                 scale=1.0 if scale is None else float(scale), offset=0.0 if offset is None else float(offset),
-                tags=tags, container=container,
+                tags=tags, container=container, stamp=stamp, ordinal=ordinal,
             ))
+
+
+def undated_error(label, band=None):
+    return CameoInputError(
+        f"Cannot tell the acquisition date of '{label}'"
+        + (f" band {band}" if band is not None else "")
+        + ": there is no time dimension, no date in its metadata (DATE, ACQUISITION_DATE, "
+        "PRODUCT_START_TIME...) and no date in its file name. Rename the file to contain the "
+        "date as YYYYMMDD or YYYY-MM-DD (e.g. S2_20180804.tif), or set a DATE=YYYY-MM-DD tag."
+    )
