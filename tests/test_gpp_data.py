@@ -7,7 +7,7 @@ import pytest
 
 from models.errors import CameoInputError
 from models.gpp.metrics import gpp_metrics
-from models.gpp.series import build_windows, daily_pixels, daily_series
+from models.gpp.series import bin_weights, build_windows, daily_series, window_bins
 from models.gpp.towers import UMOL_TO_G_C_PER_DAY, read_daily_gpp, read_footprint, units_factor
 
 D = datetime.date
@@ -85,13 +85,12 @@ def test_footprint_bands_and_screen(towers):
 
 @pytest.mark.parametrize("site, pairs, r", [("DE-HoH", 100, 0.84), ("FR-Fon", 59, 0.89), ("FI-Hyy", 94, 0.61)])
 def test_nirv_same_day_correlations_reproduce(towers, site, pairs, r):
-    from models.train.gpp_experiment import same_day_nirv_r
-
+    """The data README's anchors: NIRv vs GPP on same-day pairs of screened rows, 2017-2020."""
     fp = read_footprint(str(towers / FOOTPRINTS[site]))
-    gpp = read_daily_gpp(str(towers / f"derived_daily_gpp_{site}.csv"))
-    n, got = same_day_nirv_r(fp, gpp, (2017, 2020))
-    assert n == pairs
-    assert round(got, 2) == r
+    observed = read_daily_gpp(str(towers / f"derived_daily_gpp_{site}.csv")).as_dict()
+    both = np.asarray([(v, observed[d]) for d, v in zip(fp.dates, fp.nirv) if d in observed and 2017 <= d.year <= 2020])
+    assert len(both) == pairs
+    assert round(float(np.corrcoef(both[:, 0], both[:, 1])[0, 1]), 2) == r
 
 
 def test_daily_interpolation_and_window_builder_hand_example():
@@ -115,17 +114,26 @@ def test_daily_interpolation_and_window_builder_hand_example():
     assert np.isnan(daily_series(obs, np.array([[0.0], [np.nan], [20.0]]), 0, 100)[50, 0])
 
 
-def test_daily_pixels_equals_daily_series_per_pixel():
+def test_bin_weights_equal_the_daily_series_bin_means_per_pixel():
+    """The exact linear weights give the 10-day means of the daily-interpolated series, and the
+    same completeness, for every validity pattern (skipped observations, a gap over 90 days)."""
     rng = np.random.default_rng(1)
-    obs = np.array([0, 7, 15, 40, 41, 120, 130])
-    values = rng.normal(size=(7, 3, 5)).astype(np.float32)
+    obs = np.array([0, 7, 15, 40, 41, 120, 130, 150, 200])
+    values = rng.normal(size=(9, 3, 5))
     values[2, :, 1] = np.nan
     values[1:5, 0, 3] = np.nan   # pixel 3: gap 0 -> 120 (> 90)
-    got = daily_pixels(obs, values, -5, 135)
+    targets = np.array([120, 130, 150, 200])
     for p in range(5):
-        expected = daily_series(obs, values[:, :, p], -5, 135)
-        np.testing.assert_allclose(got[:, p], expected, rtol=1e-6, atol=1e-6)
-    assert np.isnan(got[60, 3]).all() and np.isfinite(got[60, 2]).all()
+        valid = np.isfinite(values[:, 0, p])
+        weights, complete = bin_weights(obs, valid, targets)
+        daily = daily_series(obs, values[:, :, p], targets.min() - 89, targets.max())
+        for k, day in enumerate(targets):
+            window = daily[day - targets.min():day - targets.min() + 90]
+            assert complete[k] == bool(np.isfinite(window).all())
+            if complete[k]:
+                got = weights[k] @ np.nan_to_num(values[:, :, p])
+                np.testing.assert_allclose(got.T, window_bins(window[None], 9)[0], rtol=1e-12, atol=1e-12)
+    assert not bin_weights(obs, np.isfinite(values[:, 0, 3]), targets)[1][0]   # the gap: no window
 
 
 def test_metrics_hand_computation():

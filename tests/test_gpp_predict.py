@@ -78,7 +78,8 @@ def expected_gpp(embeddings_vrt, gpp_model_path, pixels):
                 ws = np.arccos(-np.tan(phi) * np.tan(delta))
                 ra = 24 * 60 / np.pi * 0.082 * dr * (ws * np.sin(phi) * np.sin(delta)
                                                      + np.cos(phi) * np.cos(delta) * np.sin(ws))
-                g, f = session.run(None, {"embeddings": daily[None, i - 89:i + 1].astype(np.float32),
+                bins = daily[i - 89:i + 1].reshape(9, 10, 7).mean(1).T      # per feature, 10-day means
+                g, f = session.run(None, {"bins": bins[None].astype(np.float32),
                                           "radiation": np.asarray([ra], np.float32)})
                 z = (f[0] - aoa.center) / aoa.scale * aoa.weights
                 gpp[k, t] = g[0]

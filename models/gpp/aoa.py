@@ -43,13 +43,22 @@ class AreaOfApplicability:
         return (np.asarray(features, np.float64) - self.center) / self.scale * self.weights
 
     def dissimilarity(self, features):
-        """DI [N] of raw aoa_features [N, K]; NaN rows give NaN."""
-        x = self.transform(features)
+        """DI [N] of raw aoa_features [N, K]; NaN rows give NaN.
+
+        The nearest training sample is searched in float32 (features of weight 0 add nothing
+        to any distance and are left out), its distance then computed exactly in float64."""
+        used = self.weights > 0
+        x = (np.asarray(features)[:, used] - self.center[used]) / self.scale[used] * self.weights[used]
+        train = self.train[:, used]
+        train32 = train.astype(np.float32)
+        train_sq = (train32 * train32).sum(1)
         out = np.full(len(x), np.nan)
         finite = np.flatnonzero(np.isfinite(x).all(1))
         for start in range(0, len(finite), CHUNK):
             rows = finite[start:start + CHUNK]
-            out[rows] = _pairwise(x[rows], self.train).min(1) / self.mean_distance
+            part = x[rows]
+            nearest = np.argmin(train_sq[None, :] - 2.0 * (part.astype(np.float32) @ train32.T), axis=1)
+            out[rows] = np.sqrt(((part - train[nearest]) ** 2).sum(1)) / self.mean_distance
         return out
 
     def to_metadata(self):

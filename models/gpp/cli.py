@@ -65,6 +65,7 @@ def evaluate(footprint, gpp_path, latitude, *, units=None, gpp_model=None, model
     from .footprint import tower_windows
     from .metrics import gpp_metrics
     from .model import check_embedding_model, load_gpp_model
+    from .series import window_bins
     from .sun import check_latitude
     from .towers import read_gpp
 
@@ -76,7 +77,7 @@ def evaluate(footprint, gpp_path, latitude, *, units=None, gpp_model=None, model
     models = load_models(models_dir, threads=threads)
     check_embedding_model(model, models.name, models.version, models.output_names, "The embedding models")
     w = tower_windows(models, footprint, latitude)
-    predicted, di = model.run(w["x"], w["ra"])
+    predicted, di = model.run(window_bins(w["x"], model.bins), w["ra"])
     labels, observed, scored = scored_pairs(w["days"], predicted, gpp, years)
     if not labels:
         raise CameoInputError(

@@ -1,11 +1,13 @@
 """The GPP ONNX model: loading (manifest-checked when bundled), metadata, batched runs.
 
 Contract of a CAMEO GPP model (written by models/train/gpp_lue.py, metadata format 2):
-inputs `embeddings` float32 [N, window_days, E] (daily, linearly interpolated embedding
-values F01..F07 of the window's days, oldest first) and `radiation` float32 [N] (the last
-day's top-of-atmosphere radiation, MJ m-2 d-1, models.gpp.sun) -> outputs `gpp` float32 [N],
+inputs `bins` float32 [N, E, bins] (per feature F01..F07, the means over consecutive
+window_days / bins days of its daily, linearly interpolated values in the window, oldest
+first) and
+`radiation` float32 [N] (the last day's top-of-atmosphere radiation, MJ m-2 d-1,
+models.gpp.sun) -> outputs `gpp` float32 [N],
 GPP on the window's last day in g C m-2 d-1, and `aoa_features` [N, K] for the area of
-applicability. Metadata: cameo_role = gpp, cameo_metadata_format = 2, cameo_window_days,
+applicability. Metadata: cameo_role = gpp, cameo_metadata_format = 2, cameo_window_days, cameo_bins,
 cameo_inputs (JSON list), cameo_units, cameo_max_gap_days, cameo_embedding_model_name and
 cameo_embedding_model_version (the embedding models whose outputs it was trained on), and
 the AOA (models.gpp.aoa: cameo_aoa_*).
@@ -24,7 +26,7 @@ from .aoa import AreaOfApplicability
 
 GPP_MODEL_FILE = "cameo_gpp.onnx"
 EXPORTER = "python -m models.train.gpp_experiment --export (models/train/gpp_lue.py)"
-CHUNK = 1024
+CHUNK = 8192  # pixel-dates per ONNX call (inputs are 63 bin means each)
 
 
 @dataclass
@@ -38,12 +40,13 @@ class GPPModel:
     max_gap_days: int
     embedding_model: tuple  # (name, version)
     aoa: AreaOfApplicability
+    bins: int
 
-    def run(self, windows, radiation, chunk=CHUNK):
-        """(GPP [N], AOA dissimilarity index [N]) of windows [N, window_days, E] and radiation [N].
+    def run(self, bins, radiation, chunk=CHUNK):
+        """(GPP [N], AOA dissimilarity index [N]) of window bin means [N, E, bins] and radiation [N].
 
         Fixed-size chunks, so results do not depend on N."""
-        windows = np.asarray(windows, np.float32)
+        windows = np.asarray(bins, np.float32)
         radiation = np.asarray(radiation, np.float32)
         n = len(windows)
         gpp = np.empty(n, np.float32)
@@ -54,7 +57,7 @@ class GPPModel:
             if m < chunk:
                 part = np.concatenate([part, np.zeros((chunk - m,) + part.shape[1:], np.float32)])
                 ra = np.concatenate([ra, np.zeros(chunk - m, np.float32)])
-            g, f = self.session.run(None, {"embeddings": np.ascontiguousarray(part), "radiation": ra})
+            g, f = self.session.run(None, {"bins": np.ascontiguousarray(part), "radiation": ra})
             if features is None:
                 features = np.empty((n, f.shape[1]), np.float32)
             gpp[start:start + m], features[start:start + m] = g[:m], f[:m]
@@ -87,7 +90,7 @@ def load_gpp_model(path=None, threads=None, verify=True):
         model = GPPModel(session, path, meta, int(meta["cameo_window_days"]), json.loads(meta["cameo_inputs"]),
                          meta["cameo_units"], int(meta["cameo_max_gap_days"]),
                          (meta["cameo_embedding_model_name"], meta["cameo_embedding_model_version"]),
-                         AreaOfApplicability.from_metadata(meta))
+                         AreaOfApplicability.from_metadata(meta), int(meta["cameo_bins"]))
     except (KeyError, ValueError, TypeError) as error:
         raise CameoInputError(f"The GPP model {os.path.basename(path)} lacks or garbles the metadata "
                               f"{error}: re-export it with {EXPORTER}.") from error

@@ -1,9 +1,10 @@
 """Per-pixel GPP maps from an embeddings stack (the engine of cameo:predictgpp).
 
 For every pixel, the embedding series of the stack (NaN = no embedding that date) is
-linearly interpolated to daily values (`series.daily_pixels`, gaps up to the model's
-`cameo_max_gap_days`), and the GPP model gets the 90-day window ending on each stack
-date. A pixel-date gets no data (NaN) when any day of its window has no value: the first
+linearly interpolated to daily values (gaps up to the model's `cameo_max_gap_days`), and the
+GPP model gets the 10-day means of the 90-day window ending on each stack date and that
+day's top-of-atmosphere radiation at the pixel's latitude (the means are computed exactly
+as weights on the observations: `series.bin_weights`). A pixel-date gets no data (NaN) when any day of its window has no value: the first
 89 days of the stack, gaps between the pixel's valid dates longer than the maximum gap,
 and pixels without embeddings.
 
@@ -26,7 +27,7 @@ from ..errors import CameoInputError
 from ..progress import NullProgress, check_cancelled
 from ..staging import report_swept
 from .model import check_embedding_model, load_gpp_model
-from .series import daily_pixels, day_numbers
+from .series import bin_weights, day_numbers
 from .sun import day_of_year, toa_radiation
 
 GPP_INDEX_NAME = "gpp.vrt"
@@ -196,34 +197,36 @@ def pixel_latitudes(crs, transform, row, height, width):
     return np.asarray(lat, np.float64)
 
 
-def gpp_block(model, values, dates, predict_mask, latitudes, progress=None, pixels_per_chunk=4096):
-    """(GPP, AOA_DI) [T, P] (NaN = no data) of embedding values [T, E, P] at latitudes [P]."""
-    window = model.window_days
+def gpp_block(model, values, dates, predict_mask, latitudes, progress=None):
+    """(GPP, AOA_DI) [T, P] (NaN = no data) of embedding values [T, E, P] at latitudes [P].
+
+    Pixels are grouped by which dates they have an embedding for; per group, the window bin
+    means of every predicted date are one small matrix product (series.bin_weights), exactly
+    the means of the daily-interpolated series."""
     days = day_numbers(dates)
-    doy = day_of_year(days)
     n_dates, _, n_pix = values.shape
     gpp = np.full((n_dates, n_pix), np.nan, np.float32)
     di = np.full((n_dates, n_pix), np.nan, np.float32)
     targets = np.flatnonzero(predict_mask)
     if len(targets) == 0 or n_pix == 0:
         return gpp, di
-    start = int(days[targets[0]]) - window + 1
-    for p0 in range(0, n_pix, pixels_per_chunk):
+    valid = np.all(np.isfinite(values), axis=1)                                  # [T, P]
+    patterns, group = np.unique(np.packbits(valid, axis=0), axis=1, return_inverse=True)
+    filled = np.where(valid[:, None, :], values, 0.0).astype(np.float32).transpose(2, 1, 0)  # [P, E, T]
+    radiation = toa_radiation(latitudes[None, :], day_of_year(days[targets])[:, None])  # [targets, P]
+    for g in range(patterns.shape[1]):
         check_cancelled(progress)
-        part = values[:, :, p0:p0 + pixels_per_chunk]
-        if not np.isfinite(part).any():
+        pixels = np.flatnonzero(group == g)
+        pattern = valid[:, pixels[0]]
+        if pattern.sum() == 0:
             continue
-        daily, ok = daily_pixels(days, part, start, int(days[targets[-1]]), model.max_gap_days,
-                                 pixel_major=True)                              # [p, D, E], [p, D]
-        filled = np.concatenate([np.zeros((ok.shape[0], 1), np.int32), np.cumsum(ok, axis=1, dtype=np.int32)],
-                                axis=1)
-        for t in targets:
-            i = int(days[t]) - start
-            complete = np.flatnonzero(filled[:, i + 1] - filled[:, i + 1 - window] == window)
-            if len(complete):
-                radiation = toa_radiation(latitudes[p0 + complete], doy[t])
-                gpp[t, p0 + complete], di[t, p0 + complete] = model.run(
-                    daily[complete, i - window + 1:i + 1], radiation)
+        weights, complete = bin_weights(days, pattern, days[targets], model.window_days, model.bins,
+                                        model.max_gap_days)
+        group_values = np.ascontiguousarray(filled if len(pixels) == n_pix else filled[pixels])
+        flat = group_values.reshape(-1, len(days))                                # [p E, T]
+        for r in np.flatnonzero(complete):
+            bins = (flat @ weights[r].T.astype(np.float32)).reshape(len(pixels), -1, model.bins)  # [p, E, bins]
+            gpp[targets[r], pixels], di[targets[r], pixels] = model.run(bins, radiation[r, pixels])
     return gpp, di
 
 

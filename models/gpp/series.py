@@ -59,28 +59,6 @@ def daily_series(obs_days, values, start, stop, max_gap=WINDOW_DAYS):
     return out
 
 
-def daily_pixels(obs_days, values, start, stop, max_gap=WINDOW_DAYS, dtype=np.float32, pixel_major=False):
-    """values [T, F, P] (a pixel-date is valid when all F are finite) -> daily [D, P, F].
-
-    pixel_major: return [P, D, F] instead (each pixel's days contiguous: its windows are slices),
-    and also the per-day validity [P, D]."""
-    values = np.asarray(values)
-    valid = np.all(np.isfinite(values), axis=1)                    # [T, P]
-    days = np.arange(start, stop + 1)
-    prev, nxt, w, ok = interpolation_indices(obs_days, valid, days, max_gap)   # [D, P]
-    pix = np.arange(values.shape[2])[None, :]
-    if pixel_major:
-        prev, nxt, w, ok, pix = prev.T, nxt.T, w.T, ok.T, pix.T
-    v = np.moveaxis(values, 1, 2).astype(dtype)                     # [T, P, F]
-    a = v[prev, pix]                                                # [D, P, F] or [P, D, F]
-    b = v[nxt, pix]
-    b -= a
-    b *= w.astype(dtype)[..., None]
-    a += b
-    a[~ok] = np.nan
-    return (a, ok) if pixel_major else a
-
-
 def window(daily, start, day, window_days=WINDOW_DAYS):
     """The window ending on `day` from a daily array starting on day `start` (None if out of range)."""
     i = day - start
@@ -106,3 +84,36 @@ def build_windows(obs_days, values, target_days, window_days=WINDOW_DAYS, max_ga
     if not xs:
         return np.zeros((0, window_days, np.shape(values)[1])), np.zeros(0, np.int64)
     return np.stack(xs), np.asarray(kept, np.int64)
+
+
+def window_bins(windows, bins):
+    """Bin means [N, F, bins] (the GPP model's input) of daily windows [N, window_days, F]:
+    per feature, the means of consecutive days, oldest first."""
+    windows = np.asarray(windows)
+    n, days, features = windows.shape
+    return windows.reshape(n, bins, days // bins, features).mean(2).transpose(0, 2, 1)
+
+
+def bin_weights(obs_days, valid, target_days, window_days=WINDOW_DAYS, bins=9, max_gap=WINDOW_DAYS):
+    """Exact linear weights of the window bin means on the observations, for one validity pattern.
+
+    The daily interpolation (daily_series) is linear in the observations with weights that
+    depend only on which observations are valid, so for a pixel with validity `valid` [T]:
+    bin means [targets, bins, F] = weights [targets, bins, T] @ values [T, F] (invalid values
+    taken as 0). Returns (weights, complete [targets]): a target's window is complete when
+    every one of its days has an interpolated value."""
+    obs_days = np.asarray(obs_days, np.int64)
+    target_days = np.asarray(target_days, np.int64)
+    start = int(target_days.min()) - window_days + 1
+    days = np.arange(start, int(target_days.max()) + 1)
+    prev, nxt, w, ok = (a[:, 0] for a in interpolation_indices(obs_days, np.asarray(valid)[:, None], days, max_gap))
+    daily = np.zeros((len(days), len(obs_days)))
+    rows = np.arange(len(days))
+    np.add.at(daily, (rows, prev), 1.0 - w)
+    np.add.at(daily, (rows, nxt), w)
+    filled = np.concatenate([[0], np.cumsum(ok)])
+    last = target_days - start                                          # index of each target day
+    complete = filled[last + 1] - filled[last + 1 - window_days] == window_days
+    index = last[:, None] - window_days + 1 + np.arange(window_days)[None, :]   # [targets, window]
+    weights = daily[index].reshape(len(target_days), bins, window_days // bins, len(obs_days)).mean(2)
+    return weights, complete

@@ -5,9 +5,9 @@
 Ra is the day's top-of-atmosphere radiation (models.gpp.sun, MJ m-2 d-1), so GPP follows
 the sun by construction and is never negative (the efficiency ends in a Softplus). The
 efficiency is a function (linear in the bundled model, an MLP if `hidden` > 0) of the
-standardised embedding averaged over the last `recent_bins` of 9 consecutive 10-day bins;
-the fixed binning folds into the first layer at export (`FoldedLUE`), so the graph is two
-small GEMMs over the flattened window and a Softplus. The graph also outputs the area-of-applicability features: the
+standardised embedding averaged over the last `recent_bins` of 9 consecutive 10-day bins.
+The exported graph (`BinnedLUE`) takes the 9 bin means, which the runtime computes exactly
+from the observations (models.gpp.series.bin_weights), not the 90 daily values. The graph also outputs the area-of-applicability features: the
 standardised window averaged into 3 bins of 30 days (21 values), see models.gpp.aoa.
 
 Training targets mix resolutions: towers with daily GPP give a loss per day, towers with
@@ -167,52 +167,64 @@ def predict_lue(model, x, ra, batch=4096):
 
 
 def macs_per_window(spec, inputs=7, window_days=90):
-    """Multiply-adds of one pixel-date in the exported (folded) graph; elementwise ops ignored."""
-    flat, width = window_days * inputs, spec["hidden"] or 1
-    return flat * width + (spec["hidden"] if spec["hidden"] else 0) + flat * spec["aoa_bins"] * inputs
+    """Multiply-adds of one pixel-date in the exported graph (on bin means); elementwise ops ignored.
+    The runtime's bin means cost bins x inputs x (stack dates) more (models.gpp.series)."""
+    used = spec["recent_bins"] * inputs
+    return used * (spec["hidden"] or 1) + (spec["hidden"] or 0)
 
 
-class FoldedLUE(nn.Module):
-    """The same function as a LightUseEfficiency with the fixed binning folded into the first
-    layer and the AOA map: two small GEMMs over the flattened window, no sparse 630 x 63 matrix."""
+class BinnedLUE(nn.Module):
+    """The exported graph: the same function as a LightUseEfficiency, on the window's 10-day
+    bin means (the runtime computes them exactly from the observations, models.gpp.series),
+    with the standardisation and the AOA bin merge folded into two small GEMMs."""
 
     def __init__(self, lue):
         super().__init__()
+        spec = lue.spec
+        bins, features = spec["bins"], len(spec["mean"])
+        mean = torch.tensor(spec["mean"], dtype=torch.float32).repeat(bins)      # per flattened bin value
+        std = torch.tensor(spec["std"], dtype=torch.float32).repeat(bins)
+        first = lue.mlp if isinstance(lue.mlp, nn.Linear) else lue.mlp[0]
         with torch.no_grad():
-            used_weight = lue.bin_weight[:, lue.first_used:]
-            used_bias = lue.bin_bias[lue.first_used:]
-            first = lue.mlp if isinstance(lue.mlp, nn.Linear) else lue.mlp[0]
-            self.first = nn.Linear(used_weight.shape[0], first.out_features)
-            self.first.weight.copy_(first.weight @ used_weight.T)
-            self.first.bias.copy_(first.bias + first.weight @ used_bias)
-            self.rest = nn.Identity() if isinstance(lue.mlp, nn.Linear) else lue.mlp[1:]
-            self.aoa = nn.Linear(used_weight.shape[0], lue.aoa_merge.shape[1])
-            self.aoa.weight.copy_((lue.bin_weight @ lue.aoa_merge).T)
-            self.aoa.bias.copy_(lue.bin_bias @ lue.aoa_merge)
+            weight = torch.zeros(first.out_features, bins * features)
+            weight[:, lue.first_used:] = first.weight
+            self.first = nn.Linear(bins * features, first.out_features)
+            self.first.weight.copy_(weight / std)
+            self.first.bias.copy_(first.bias - (weight / std) @ mean)
+            merge = lue.aoa_merge                                                 # [bins F, aoa F]
+            self.aoa = nn.Linear(bins * features, merge.shape[1])
+            self.aoa.weight.copy_((merge / std[:, None]).T)
+            self.aoa.bias.copy_(-(mean / std) @ merge)
+            # the input is feature-major ([N, F, bins], what the runtime's products give without
+            # a transpose): reorder the columns from bin-major to feature-major
+            order = torch.tensor([b * features + f for f in range(features) for b in range(bins)])
+            self.first.weight.copy_(self.first.weight[:, order])
+            self.aoa.weight.copy_(self.aoa.weight[:, order])
+        self.rest = nn.Identity() if isinstance(lue.mlp, nn.Linear) else lue.mlp[1:]
 
-    def forward(self, x, radiation):
-        flat = x.flatten(1)
+    def forward(self, bins, radiation):
+        flat = bins.flatten(1)
         efficiency = EFFICIENCY_SCALE * nn.functional.softplus(self.rest(self.first(flat))).squeeze(-1)
         return radiation * efficiency, self.aoa(flat)
 
 
 def export_lue_onnx(model, path, inputs, metadata, opset=17):
-    """`embeddings` [N, days, E], `radiation` [N] -> `gpp` [N], `aoa_features` [N, K]; metadata inside."""
+    """`bins` [N, E, bins], `radiation` [N] -> `gpp` [N], `aoa_features` [N, K]; metadata inside."""
     import onnx
 
     model.eval()
-    days = model.spec["window_days"]
+    days, bins = model.spec["window_days"], model.spec["bins"]
     with torch.no_grad():
-        torch.onnx.export(FoldedLUE(model).eval(), (torch.zeros(2, days, len(inputs)), torch.ones(2)), path, dynamo=False,
-                          opset_version=opset, input_names=["embeddings", "radiation"],
+        torch.onnx.export(BinnedLUE(model).eval(), (torch.ones(2, len(inputs), bins), torch.ones(2)), path,
+                          dynamo=False, opset_version=opset, input_names=["bins", "radiation"],
                           output_names=["gpp", "aoa_features"],
-                          dynamic_axes={"embeddings": {0: "batch"}, "radiation": {0: "batch"},
+                          dynamic_axes={"bins": {0: "batch"}, "radiation": {0: "batch"},
                                         "gpp": {0: "batch"}, "aoa_features": {0: "batch"}},
                           do_constant_folding=True)
     m = onnx.load(path)
     del m.metadata_props[:]
     meta = {"cameo_metadata_format": "2", "cameo_role": "gpp", "cameo_gpp_form": "light_use_efficiency",
-            "cameo_window_days": str(days), "cameo_inputs": json.dumps(list(inputs)),
+            "cameo_window_days": str(days), "cameo_bins": str(bins), "cameo_inputs": json.dumps(list(inputs)),
             "cameo_units": "g C m-2 d-1", "cameo_radiation": "top-of-atmosphere, MJ m-2 d-1 (FAO-56 eq. 21)",
             "cameo_input_mean": json.dumps(model.spec["mean"]), "cameo_input_std": json.dumps(model.spec["std"])}
     meta.update({k: str(v) for k, v in metadata.items()})
