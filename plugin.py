@@ -59,4 +59,4 @@ class CameoPlugin:
             from .ui.missing_dependencies import MissingDependenciesDialog
 
             MissingDependenciesDialog(missing, install_command(missing),
-                                      parent=self.iface.mainWindow()).exec_()
+                                      parent=self.iface.mainWindow()).exec()

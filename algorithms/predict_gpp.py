@@ -33,7 +33,7 @@ def gpp_style(minimum=0.0, maximum=GPP_STYLE_MAX, ramp_name="Viridis"):
 
     def apply(layer):
         ramp = QgsStyle.defaultStyle().colorRamp(ramp_name)
-        shader_function = QgsColorRampShader(minimum, maximum, ramp, QgsColorRampShader.Interpolated)
+        shader_function = QgsColorRampShader(minimum, maximum, ramp, QgsColorRampShader.Type.Interpolated)
         shader_function.classifyColorRamp(9, -1)
         shader = QgsRasterShader()
         shader.setRasterShaderFunction(shader_function)
@@ -78,14 +78,14 @@ class PredictGPP(CameoAlgorithm):
             "EMBEDDINGS", "Embeddings (embeddings.vrt of Compute embeddings)"))
         self.addParameter(QgsProcessingParameterFeatureSource(
             "POINTS", "Points or polygons for a GPP time series table [optional]",
-            [QgsProcessing.TypeVectorPoint, QgsProcessing.TypeVectorPolygon], optional=True))
+            [QgsProcessing.SourceType.TypeVectorPoint, QgsProcessing.SourceType.TypeVectorPolygon], optional=True))
         model = QgsProcessingParameterFile(
             "MODEL", "GPP model (default: the bundled one)", extension="onnx", optional=True)
-        model.setFlags(model.flags() | QgsProcessingParameterDefinition.FlagAdvanced)
+        model.setFlags(model.flags() | QgsProcessingParameterDefinition.Flag.FlagAdvanced)
         self.addParameter(model)
         threads = QgsProcessingParameterNumber(
-            "THREADS", "Threads (0 = all cores)", QgsProcessingParameterNumber.Integer, 0, minValue=0)
-        threads.setFlags(threads.flags() | QgsProcessingParameterDefinition.FlagAdvanced)
+            "THREADS", "Threads (0 = all cores)", QgsProcessingParameterNumber.Type.Integer, 0, minValue=0)
+        threads.setFlags(threads.flags() | QgsProcessingParameterDefinition.Flag.FlagAdvanced)
         self.addParameter(threads)
         self.addParameter(QgsProcessingParameterFolderDestination("OUTPUT_FOLDER", "Output folder"))
         self.addParameter(QgsProcessingParameterFileDestination(
@@ -104,7 +104,7 @@ class PredictGPP(CameoAlgorithm):
             if geometry.isEmpty():
                 continue
             geometry.transform(transform)
-            if geometry.type() == QgsWkbTypes.PointGeometry:
+            if geometry.type() == QgsWkbTypes.GeometryType.PointGeometry:
                 point = geometry.asPoint() if not geometry.isMultipart() else geometry.asMultiPoint()[0]
                 points.append((feature.id(), (point.x(), point.y())))
             else:

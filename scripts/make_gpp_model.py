@@ -36,14 +36,14 @@ def build():
                     "> Execute as Batch Process) with one row per area.",
         "ALG_CREATOR": "CAMEO", "ALG_VERSION": "1"})
     params = [
-        (QgsProcessingParameterMultipleLayers("S2", "Sentinel-2 L2A inputs", QgsProcessing.TypeFile), 0),
-        (QgsProcessingParameterMultipleLayers("S1", "Sentinel-1 VV/VH inputs [optional]", QgsProcessing.TypeFile,
+        (QgsProcessingParameterMultipleLayers("S2", "Sentinel-2 L2A inputs", QgsProcessing.SourceType.TypeFile), 0),
+        (QgsProcessingParameterMultipleLayers("S1", "Sentinel-1 VV/VH inputs [optional]", QgsProcessing.SourceType.TypeFile,
                                               optional=True), 1),
         (QgsProcessingParameterExtent("EXTENT", "Processing extent [optional]", optional=True), 2),
         (QgsProcessingParameterNumber("MIN_VALID_FRACTION", "Minimum valid fraction of a date (0-1)",
-                                      QgsProcessingParameterNumber.Double, 0.5, minValue=0.0, maxValue=1.0), 3),
+                                      QgsProcessingParameterNumber.Type.Double, 0.5, minValue=0.0, maxValue=1.0), 3),
         (QgsProcessingParameterFile("MODELS", "CAMEO model folder (default: the bundled models)",
-                                    behavior=QgsProcessingParameterFile.Folder, optional=True), 4),
+                                    behavior=QgsProcessingParameterFile.Behavior.Folder, optional=True), 4),
         (QgsProcessingParameterFile("GPP_MODEL", "GPP model (default: the bundled one)", extension="onnx",
                                     optional=True), 5),
     ]

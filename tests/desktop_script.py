@@ -111,7 +111,7 @@ def next_shot():
     start = QDateTime(date, QTime(0, 0))
     # The Temporal Controller (the dock's navigation object) drives the canvas.
     controller = iface.mapCanvas().temporalController()
-    controller.setNavigationMode(QgsTemporalNavigationObject.FixedRange)
+    controller.setNavigationMode(QgsTemporalNavigationObject.NavigationMode.FixedRange)
     controller.setTemporalExtents(QgsDateTimeRange(start, start.addDays(1), True, False))
     iface.mapCanvas().refresh()
 

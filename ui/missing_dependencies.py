@@ -31,7 +31,7 @@ class MissingDependenciesDialog(QDialog):
         self.command.setMinimumWidth(560)
         self.copy_button = QPushButton("Copy command")
         self.copy_button.clicked.connect(self.copy_command)
-        buttons = QDialogButtonBox(QDialogButtonBox.Close)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
         buttons.rejected.connect(self.reject)
         layout = QVBoxLayout(self)
         for widget in (self.message, self.command, self.copy_button, buttons):
