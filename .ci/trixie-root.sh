@@ -115,6 +115,12 @@ run_in_root() {  # this checkout and the sample data appear at the same paths in
   mount_into "$root" "$repo" "$repo" --bind
   mount_into "$root" "$data" "$data" --bind
   mount -o remount,bind,ro "$root$data"
+  local git_dir  # a worktree's .git is a file naming the main repository's: show that too
+  git_dir=$(git -C "$repo" rev-parse --path-format=absolute --git-common-dir 2>/dev/null || true)
+  if [ -n "$git_dir" ] && [ "${git_dir#"$repo"/}" = "$git_dir" ]; then
+    mount_into "$root" "$git_dir" "$git_dir" --bind
+    mount -o remount,bind,ro "$root$git_dir"
+  fi
   # The checkout's .venv belongs to the host's Python: inside, .venv is the root's own
   # (made there by `make setup`), so the README's commands run unchanged.
   mkdir -p "$root/opt/cameo-venv" "$repo/.venv"

@@ -87,6 +87,9 @@ def _layers_in_groups():
 
 
 def show_date():
+    # Without a window manager, QGIS 3.44 opens its window at about 1030 x 380 px (3.22
+    # fills the screen): size it as a user's desktop would, the screen of Xvfb.
+    iface.mainWindow().resize(1280, 800)
     canvas = iface.mapCanvas()
     groups = _layers_in_groups()
     _STATE["groups"] = groups
