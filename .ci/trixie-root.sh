@@ -43,7 +43,12 @@ unmount_all() {
   done
   MOUNTED=()
 }
-trap unmount_all EXIT
+RUN_TMP=""
+cleanup() {
+  unmount_all
+  if [ -n "$RUN_TMP" ]; then rm -rf "$RUN_TMP"; fi
+}
+trap cleanup EXIT
 
 mount_system() {  # the kernel file systems apt, Python and QGIS expect
   local root=$1
@@ -125,6 +130,10 @@ run_in_root() {  # this checkout and the sample data appear at the same paths in
   # (made there by `make setup`), so the README's commands run unchanged.
   mkdir -p "$root/opt/cameo-venv" "$repo/.venv"
   mount_into "$root" "$root/opt/cameo-venv" "$repo/.venv" --bind
+  # A fresh /tmp each run (on disk, removed afterwards), so the cached root stays as built.
+  RUN_TMP=$(mktemp -d "${TMPDIR:-/tmp}/cameo-trixie-tmp.XXXXXX")
+  chmod 1777 "$RUN_TMP"
+  mount_into "$root" "$RUN_TMP" /tmp --bind
   local status=0
   chroot "$root" /usr/bin/env -i HOME=/root PATH=/usr/local/bin:/usr/bin:/bin LANG=C.UTF-8 \
     TERM="${TERM:-dumb}" CAMEO_DATA="$data" CI="${CI:-}" \
