@@ -12,8 +12,8 @@ PLUGINS_DIR=${QGIS_PLUGINS_DIR:-$HOME/.local/share/QGIS/QGIS3/profiles/default/p
 APT_PACKAGES=(qgis python3-qgis qgis-providers python3-venv python3-pip
               python3-rasterio python3-pyproj python3-shapely
               xvfb x11-apps)  # QGIS desktop under a virtual screen in the tests
-# Debian 13, Ubuntu 24.04 and newer package ONNX Runtime and every training and test
-# package too: there apt installs everything, and pip nothing.
+# Where apt offers ONNX Runtime (Debian 13 and newer, Ubuntu releases that have it), it
+# has every training and test package too: there apt installs everything, pip nothing.
 APT_ONLY_PACKAGES=(python3-onnxruntime python3-torch python3-onnx python3-tqdm
                    python3-matplotlib python3-pytest python3-hypothesis
                    python3-dask python3-distributed python3-pil)
