@@ -117,6 +117,11 @@ run_in_root() {  # this checkout and the sample data appear at the same paths in
     exit 1
   fi
   mount_system "$root"
+  # A fresh /tmp each run (on disk, removed afterwards), so the cached root stays as
+  # built; mounted first, so a checkout or data folder under /tmp shows through it.
+  RUN_TMP=$(mktemp -d "${TMPDIR:-/tmp}/cameo-trixie-tmp.XXXXXX")
+  chmod 1777 "$RUN_TMP"
+  mount_into "$root" "$RUN_TMP" /tmp --bind
   mount_into "$root" "$repo" "$repo" --bind
   mount_into "$root" "$data" "$data" --bind
   mount -o remount,bind,ro "$root$data"
@@ -130,10 +135,6 @@ run_in_root() {  # this checkout and the sample data appear at the same paths in
   # (made there by `make setup`), so the README's commands run unchanged.
   mkdir -p "$root/opt/cameo-venv" "$repo/.venv"
   mount_into "$root" "$root/opt/cameo-venv" "$repo/.venv" --bind
-  # A fresh /tmp each run (on disk, removed afterwards), so the cached root stays as built.
-  RUN_TMP=$(mktemp -d "${TMPDIR:-/tmp}/cameo-trixie-tmp.XXXXXX")
-  chmod 1777 "$RUN_TMP"
-  mount_into "$root" "$RUN_TMP" /tmp --bind
   local status=0
   chroot "$root" /usr/bin/env -i HOME=/root PATH=/usr/local/bin:/usr/bin:/bin LANG=C.UTF-8 \
     TERM="${TERM:-dumb}" CAMEO_DATA="$data" CI="${CI:-}" \
