@@ -52,16 +52,16 @@ class ComputeEmbeddings(CameoAlgorithm):
         self.addParameter(QgsProcessingParameterExtent(
             "EXTENT", "Extent (default: the whole stack)", optional=True))
         self.addParameter(QgsProcessingParameterNumber(
-            "TILE_SIZE", "Tile size (pixels)", QgsProcessingParameterNumber.Integer,
+            "TILE_SIZE", "Tile size (pixels)", QgsProcessingParameterNumber.Type.Integer,
             DEFAULT_TILE_SIZE, minValue=32, maxValue=4096))
         self.addParameter(QgsProcessingParameterNumber(
-            "THREADS", "Threads (0 = all cores)", QgsProcessingParameterNumber.Integer, 0, minValue=0))
+            "THREADS", "Threads (0 = all cores)", QgsProcessingParameterNumber.Type.Integer, 0, minValue=0))
         self.addParameter(QgsProcessingParameterEnum(
             "DEVICE", "Device", options=list(DEVICES), defaultValue=0))
         models = QgsProcessingParameterFile(
             "MODELS", "Model folder (default: the bundled models)",
-            behavior=QgsProcessingParameterFile.Folder, optional=True)
-        models.setFlags(models.flags() | QgsProcessingParameterDefinition.FlagAdvanced)
+            behavior=QgsProcessingParameterFile.Behavior.Folder, optional=True)
+        models.setFlags(models.flags() | QgsProcessingParameterDefinition.Flag.FlagAdvanced)
         self.addParameter(models)
         self.addParameter(QgsProcessingParameterFolderDestination(
             "OUTPUT_FOLDER", "Output folder"))

@@ -8,6 +8,7 @@ puts the layers of one run in one group.
 import datetime
 
 from qgis.core import (
+    Qgis,
     QgsContrastEnhancement,
     QgsPalettedRasterRenderer,
     QgsDateTimeRange,
@@ -15,7 +16,6 @@ from qgis.core import (
     QgsProcessingContext,
     QgsProcessingLayerPostProcessorInterface,
     QgsRasterBandStats,
-    QgsRasterLayerTemporalProperties,
 )
 from qgis.PyQt.QtCore import QDate, QDateTime, QTime
 
@@ -87,7 +87,7 @@ def set_date(layer, date):
     """Make `layer` valid for the whole day `date` in the Temporal Controller."""
     start = QDateTime(QDate(date.year, date.month, date.day), QTime(0, 0))
     properties = layer.temporalProperties()
-    properties.setMode(QgsRasterLayerTemporalProperties.ModeFixedTemporalRange)
+    properties.setMode(Qgis.RasterTemporalMode.FixedTemporalRange)
     properties.setFixedTemporalRange(QgsDateTimeRange(start, start.addDays(1), True, False))
     properties.setIsActive(True)
 
@@ -112,9 +112,10 @@ def rgb_style(red=1, green=2, blue=3):
         setters = (renderer.setRedContrastEnhancement, renderer.setGreenContrastEnhancement,
                    renderer.setBlueContrastEnhancement)
         for band, setter in zip((red, green, blue), setters):
-            stats = provider.bandStatistics(band, QgsRasterBandStats.Min | QgsRasterBandStats.Max)
+            stats = provider.bandStatistics(band, QgsRasterBandStats.Stats.Min | QgsRasterBandStats.Stats.Max)
             enhancement = QgsContrastEnhancement(provider.dataType(band))
-            enhancement.setContrastEnhancementAlgorithm(QgsContrastEnhancement.StretchToMinimumMaximum)
+            enhancement.setContrastEnhancementAlgorithm(
+                QgsContrastEnhancement.ContrastEnhancementAlgorithm.StretchToMinimumMaximum)
             enhancement.setMinimumValue(stats.minimumValue)
             enhancement.setMaximumValue(stats.maximumValue)
             setter(enhancement)

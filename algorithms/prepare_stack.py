@@ -81,24 +81,24 @@ class PrepareStack(CameoAlgorithm):
 
     def initAlgorithm(self, config=None):  # noqa: N802 - QGIS API
         self.addParameter(QgsProcessingParameterMultipleLayers(
-            "S2", "Sentinel-2 L2A inputs (files, cubes or SAFE)", layerType=QgsProcessing.TypeFile))
+            "S2", "Sentinel-2 L2A inputs (files, cubes or SAFE)", layerType=QgsProcessing.SourceType.TypeFile))
         self.addParameter(QgsProcessingParameterString(
             "S2_BANDS", "Band order of inputs whose bands have no names [optional]", optional=True))
         self.addParameter(QgsProcessingParameterMultipleLayers(
-            "S2_MASK", "Cloud mask layer(s), replacing SCL [optional]", layerType=QgsProcessing.TypeFile,
+            "S2_MASK", "Cloud mask layer(s), replacing SCL [optional]", layerType=QgsProcessing.SourceType.TypeFile,
             optional=True))
         self.addParameter(QgsProcessingParameterMultipleLayers(
-            "S1", "Sentinel-1 VV/VH inputs [optional]", layerType=QgsProcessing.TypeFile, optional=True))
+            "S1", "Sentinel-1 VV/VH inputs [optional]", layerType=QgsProcessing.SourceType.TypeFile, optional=True))
         self.addParameter(QgsProcessingParameterExtent(
             "EXTENT", "Processing extent (default: the Sentinel-2 area)", optional=True))
         self.addParameter(QgsProcessingParameterCrs(
             "CRS", "Target CRS (default: the Sentinel-2 CRS)", optional=True))
         self.addParameter(QgsProcessingParameterNumber(
             "MIN_VALID_FRACTION", "Minimum valid fraction of a date (0-1)",
-            type=QgsProcessingParameterNumber.Double, defaultValue=DEFAULT_MIN_VALID_FRACTION,
+            type=QgsProcessingParameterNumber.Type.Double, defaultValue=DEFAULT_MIN_VALID_FRACTION,
             minValue=0.0, maxValue=1.0))
         self.addParameter(QgsProcessingParameterNumber(
-            "MAX_S1_GAP_DAYS", "Maximum Sentinel-1 gap (days)", type=QgsProcessingParameterNumber.Integer,
+            "MAX_S1_GAP_DAYS", "Maximum Sentinel-1 gap (days)", type=QgsProcessingParameterNumber.Type.Integer,
             defaultValue=DEFAULT_MAX_S1_GAP_DAYS, minValue=0))
         advanced = [
             QgsProcessingParameterString(
@@ -117,7 +117,7 @@ class PrepareStack(CameoAlgorithm):
                 "RESAMPLING", "Resampling of 20 m bands", options=list(RESAMPLING_CHOICES), defaultValue=0),
         ]
         for parameter in advanced:
-            parameter.setFlags(parameter.flags() | QgsProcessingParameterDefinition.FlagAdvanced)
+            parameter.setFlags(parameter.flags() | QgsProcessingParameterDefinition.Flag.FlagAdvanced)
             self.addParameter(parameter)
         self.addParameter(QgsProcessingParameterFolderDestination("OUTPUT_FOLDER", "Output folder"))
         self.addOutput(QgsProcessingOutputRasterLayer("S2_STACK", "Sentinel-2 stack"))

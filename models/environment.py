@@ -106,9 +106,14 @@ def python_executable():
 
 
 def _numpy_pin():
-    """Keep the numpy that QGIS ships: PyQGIS and GDAL are compiled against it."""
+    """Hold the numpy that QGIS ships (1.2x or 2.x): PyQGIS and GDAL are compiled against it.
+
+    Asking pip for exactly the installed version makes it keep that numpy, and fail
+    rather than up- or downgrade it for a package that would need another one. Without
+    an importable numpy there is nothing to hold (numpy itself is then in the list).
+    """
     version = package_version("numpy")
-    return f'"numpy=={version}"' if version else '"numpy<2"'
+    return f' "numpy=={version}"' if version else ""
 
 
 def install_command(import_names):
@@ -117,7 +122,7 @@ def install_command(import_names):
     python = python_executable()
     if platform.system() == "Windows":
         # Run in the OSGeo4W shell, where `python` is the interpreter QGIS embeds.
-        return f"python -m pip install {pip_names} {_numpy_pin()}"
+        return f"python -m pip install {pip_names}{_numpy_pin()}"
     user_flag = "" if _in_virtualenv() else " --user"
     # Debian 12 and Ubuntu 23.04+ mark the system Python "externally managed" (PEP 668).
     managed = os.path.isfile(
@@ -125,7 +130,7 @@ def install_command(import_names):
                      "EXTERNALLY-MANAGED"))
     break_flag = " --break-system-packages" if managed and not _in_virtualenv() else ""
     quoted = f'"{python}"' if " " in python else python
-    return f"{quoted} -m pip install{user_flag}{break_flag} {pip_names} {_numpy_pin()}"
+    return f"{quoted} -m pip install{user_flag}{break_flag} {pip_names}{_numpy_pin()}"
 
 
 def _in_virtualenv():

@@ -87,6 +87,9 @@ def _layers_in_groups():
 
 
 def show_date():
+    # Without a window manager, QGIS 3.44 opens its window at about 1030 x 380 px (3.22
+    # fills the screen): size it as a user's desktop would, the screen of Xvfb.
+    iface.mainWindow().resize(1280, 800)
     canvas = iface.mapCanvas()
     groups = _layers_in_groups()
     _STATE["groups"] = groups
@@ -111,7 +114,7 @@ def next_shot():
     start = QDateTime(date, QTime(0, 0))
     # The Temporal Controller (the dock's navigation object) drives the canvas.
     controller = iface.mapCanvas().temporalController()
-    controller.setNavigationMode(QgsTemporalNavigationObject.FixedRange)
+    controller.setNavigationMode(QgsTemporalNavigationObject.NavigationMode.FixedRange)
     controller.setTemporalExtents(QgsDateTimeRange(start, start.addDays(1), True, False))
     iface.mapCanvas().refresh()
 

@@ -32,6 +32,13 @@ class Case:
     what: str  # the bad input, in words (for the table)
     pattern: str  # regex the message must match (problem and fix)
     build: object  # build(folder, env) -> parameters; env has models, stacks, embeddings
+    # Newer QGIS may refuse this input itself, before CAMEO runs: then its own two-line
+    # message must name this parameter (see QGIS_REFUSAL).
+    qgis_may_refuse: str = ""
+
+
+# QGIS's own check of a layer parameter, before the algorithm runs (its wording).
+QGIS_REFUSAL = r"Unable to execute algorithm\nCould not load source layer for {parameter}: .* not found"
 
 
 def _truncate(source, target, keep=0.5):
@@ -406,9 +413,11 @@ CASES = [
          r"CRS EPSG:4326 is geographic \(degrees\).*Choose a projected CRS", p_geographic_crs),
     Case("embed-not-a-stack", "cameo:embed", "a plain GeoTIFF as S2_STACK",
          r"is not a CAMEO time stack version 1 .*Prepare it with cameo:preparestack", e_not_a_stack),
+    # QGIS 3.44 (GDAL 3.10) already refuses the cut file as a layer, before CAMEO runs,
+    # with its own message that names the parameter (as for a zero-byte file, row 50).
     Case("embed-truncated-stack", "cameo:embed", "s2_stack.tif cut at 60 %",
          r"s2_cut\.tif is damaged or incomplete: GDAL cannot read it .*Prepare the stack again",
-         e_truncated_stack),
+         e_truncated_stack, qgis_may_refuse="S2_STACK"),
     Case("embed-unsorted-dates", "cameo:embed", "stack whose CAMEO_DATES were edited out of order",
          r"The dates of '.*s2_edited\.tif' are not unique and ascending\. Prepare the stack again",
          e_unsorted_dates),

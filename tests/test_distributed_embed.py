@@ -173,9 +173,12 @@ def test_an_interrupted_run_resumes_without_recomputing_finished_tiles(stacks, e
 
 def test_ctrl_c_stops_client_and_workers_with_one_message(stacks, extent, tiny_models_dir, tmp_path):
     out = tmp_path / "out"
+    # Output to files, not pipes that nobody reads until the end: a full pipe would block
+    # the run before its first tile (Debian 13's onnxruntime writes ~116 KB to stderr).
+    stderr_file = open(tmp_path / "stderr.txt", "w+")  # noqa: SIM115 - closed below
     process = subprocess.Popen(
-        command(stacks, extent, tiny_models_dir, out, "--workers", "2"), cwd=REPO, stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE, text=True, start_new_session=True,
+        command(stacks, extent, tiny_models_dir, out, "--workers", "2"), cwd=REPO, stdout=subprocess.DEVNULL,
+        stderr=stderr_file, text=True, start_new_session=True,
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # as in a terminal
     try:
         deadline = time.monotonic() + 150
@@ -184,11 +187,13 @@ def test_ctrl_c_stops_client_and_workers_with_one_message(stacks, extent, tiny_m
                 break
             time.sleep(0.05)
         os.killpg(process.pid, signal.SIGINT)  # Ctrl-C reaches the whole foreground group
-        _, stderr = process.communicate(timeout=60)
+        process.wait(timeout=60)
     finally:
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait(timeout=30)
+        stderr_file.close()
+    stderr = (tmp_path / "stderr.txt").read_text()
     wait_until_group_is_gone(process.pid)
     assert process.returncode == 130, stderr
     assert "Traceback" not in stderr and "--resume" in stderr.strip().splitlines()[-1]

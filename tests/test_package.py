@@ -50,6 +50,9 @@ def test_metadata_is_complete(package):
     general = parser["general"]
     assert [key for key in REQUIRED_METADATA if not general.get(key)] == []
     assert general["qgisMinimumVersion"] == "3.22"
+    # What the plugin site and QGIS 4 read to offer CAMEO to QGIS 4.x (Qt6) users.
+    assert general["qgisMaximumVersion"] == "4.99"
+    assert "supportsQt6" not in general  # deprecated: qgisMaximumVersion alone decides
     assert general["hasProcessingProvider"] == "yes"
     assert f"cameo/{general['icon']}" in zipfile.ZipFile(package).namelist()
 

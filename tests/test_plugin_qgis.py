@@ -8,7 +8,7 @@ import processing
 import pytest
 from osgeo import gdal
 from qgis.core import QgsApplication, QgsProcessingException, QgsSettings
-from qgis.PyQt.QtWidgets import QApplication
+from qgis.PyQt.QtWidgets import QApplication, QDialog, QDialogButtonBox
 
 from onnx_models import write_affine_model
 
@@ -106,3 +106,20 @@ def test_missing_dependencies_dialog_offers_the_command_to_copy(qgis_app):
     dialog.copy_button.click()
     assert QApplication.clipboard().text() == command
     assert dialog.copy_button.text() == "Copied"
+    close = dialog.findChild(QDialogButtonBox).button(QDialogButtonBox.StandardButton.Close)
+    assert close.text().replace("&", "") == "Close"
+    dialog.show()
+    close.click()  # what the user does: the dialog ends as rejected (closed, nothing run)
+    assert not dialog.isVisible() and dialog.result() == QDialog.DialogCode.Rejected
+
+
+def test_missing_dependencies_dialog_runs_modal_with_exec(qgis_app):
+    from qgis.PyQt.QtCore import QTimer
+
+    from cameo.ui.missing_dependencies import MissingDependenciesDialog
+
+    dialog = MissingDependenciesDialog(["rasterio"], "apt install python3-rasterio")
+    QTimer.singleShot(0, dialog.copy_button.click)
+    QTimer.singleShot(0, dialog.reject)  # as the Close button does, once the loop runs
+    assert dialog.exec() == QDialog.DialogCode.Rejected  # exec(), as in PyQt6: no exec_()
+    assert QApplication.clipboard().text() == "apt install python3-rasterio"

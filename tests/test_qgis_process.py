@@ -1,6 +1,9 @@
 """The plugin through the real `qgis_process.bin` command line, as users script it."""
 
 import json
+import re
+import subprocess
+import sys
 
 import numpy
 import onnxruntime
@@ -41,9 +44,12 @@ def test_without_onnxruntime_the_plugin_loads_and_names_the_fix(qgis_process, hi
     results = json.loads(report.stdout)["results"]
     assert results["ONNXRUNTIME_VERSION"] == "not installed"
     assert results["MISSING_PACKAGES"] == "onnxruntime"
-    assert results["INSTALL_COMMAND"] == (
-        f'/usr/bin/python3.11 -m pip install --user --break-system-packages onnxruntime '
-        f'"numpy=={numpy.__version__}"')
+    # The Python QGIS embeds (/usr/bin/python3.11 on Debian 12, python3 on 13), the numpy it has.
+    python, rest = results["INSTALL_COMMAND"].split(" ", 1)
+    assert re.fullmatch(rf"/usr/bin/python3(\.{sys.version_info.minor})?", python), python
+    assert rest == f'-m pip install --user --break-system-packages onnxruntime "numpy=={numpy.__version__}"'
+    assert subprocess.run([python, "-c", "import numpy; print(numpy.__version__)"], capture_output=True,
+                          text=True, check=True).stdout.strip() == numpy.__version__
 
     failed = qgis_process("run", "cameo:modelinfo", "--INPUT=/nonexistent.onnx",
                           python_path_first=hidden, check=False)

@@ -12,6 +12,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 
 import numpy as np
@@ -143,12 +144,16 @@ print("FINISHED", flush=True)
 def _start_and_hold(args):
     """Start the job in a real Python process and wait until it holds mid-run (files open)."""
     env = dict(os.environ, PYTHONPATH=REPO)
+    # stderr to a file, not a pipe: nobody reads it while waiting for MID-RUN, and a full
+    # pipe (Debian 13's onnxruntime writes ~116 KB of schema notices) would block the job.
+    errors = tempfile.TemporaryFile("w+")
     process = subprocess.Popen([sys.executable, "-c", KILL_SCRIPT, json.dumps(args)], cwd=REPO, env=env,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                               stdout=subprocess.PIPE, stderr=errors, text=True)
     line = process.stdout.readline()
     if line.strip() != "MID-RUN":
         _kill(process)
-        raise AssertionError(line + process.stderr.read())
+        errors.seek(0)
+        raise AssertionError(line + errors.read()[-4000:])
     return process
 
 

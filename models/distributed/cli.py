@@ -12,6 +12,7 @@ import signal
 import sys
 
 from ..embedding.defaults import DEFAULT_TILE_SIZE, DEVICES
+from ..environment import install_command
 from ..errors import CameoCancelled, CameoError, CameoInputError
 from .errors import DistributedRunError
 
@@ -115,8 +116,9 @@ def main(argv=None):
     try:
         if importlib.util.find_spec("distributed") is None:
             raise CameoInputError(
-                "Dask distributed is not installed: `python -m pip install dask==2024.12.1 "
-                "distributed==2024.12.1 \"numpy<2\"` into this Python.")
+                "Dask distributed is not installed: run `"
+                f"{install_command(['dask==2024.12.1', 'distributed==2024.12.1'])}` "
+                "(Debian 13: apt install python3-dask python3-distributed).")
         from .run import embed_distributed
 
         if args.gpp:
