@@ -4,14 +4,18 @@ For every pixel, the embedding series of the stack (NaN = no embedding that date
 linearly interpolated to daily values (gaps up to the model's `cameo_max_gap_days`), and the
 GPP model gets the 10-day means of the 90-day window ending on each stack date and that
 day's top-of-atmosphere radiation at the pixel's latitude (the means are computed exactly
-as weights on the observations: `series.bin_weights`). A pixel-date gets no data (NaN) when any day of its window has no value: the first
-89 days of the stack, gaps between the pixel's valid dates longer than the maximum gap,
-and pixels without embeddings.
+as weights on the observations: `series.bin_weights`). A pixel-date gets no data (NaN)
+when any day of its window has no value: the first 89 days of the stack, gaps between the
+pixel's valid dates longer than the maximum gap, and pixels without embeddings. Embeddings
+made with Sentinel-1 are mapped from the Sentinel-2-only embedding of their S2 stack (the
+path the model was trained on).
 
 Outputs (written into a hidden staging folder and moved into place when complete, like
-the embeddings): `gpp_YYYY-MM-DD.tif` (one float32 band, g C m-2 d-1, NaN nodata,
-cloud-optimised) per stack date, `gpp.vrt` listing all dates (band 'YYYY-MM-DD GPP', tag
-CAMEO_DATES), and optionally a CSV table of GPP time series at points or over polygons.
+the embeddings): `gpp_YYYY-MM-DD.tif` (float32, cloud-optimised, NaN nodata; band 1 `GPP`
+in g C m-2 d-1, band 2 `AOA_DI`, the area-of-applicability dissimilarity index, with the
+threshold in the metadata item CAMEO_AOA_THRESHOLD) per stack date, `gpp.vrt` listing all
+dates (bands 'YYYY-MM-DD GPP', 'YYYY-MM-DD AOA_DI', tag CAMEO_DATES), and optionally a CSV
+table of GPP time series at points or over polygons.
 """
 
 import csv
