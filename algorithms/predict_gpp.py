@@ -195,10 +195,10 @@ class PredictGPP(CameoAlgorithm):
 
 def _b8a_substitution(path):
     """The B8A substitution that cameo:embed recorded in the embeddings (CAMEO_S2_SUBSTITUTIONS), or None."""
-    from osgeo import gdal
+    import rasterio
 
     try:
-        dataset = gdal.OpenEx(path, gdal.OF_RASTER)
-    except RuntimeError:  # unreadable: predict_gpp reports that itself
+        with rasterio.open(path) as dataset:
+            return dataset.tags().get("CAMEO_S2_SUBSTITUTIONS")
+    except rasterio.errors.RasterioIOError:  # unreadable: predict_gpp reports that itself
         return None
-    return dataset.GetMetadataItem("CAMEO_S2_SUBSTITUTIONS") if dataset is not None else None

@@ -53,7 +53,7 @@ def expected_gpp(embeddings_vrt, gpp_model_path, pixels):
     """(dates, GPP, AOA_DI) of (row, col) pixels computed independently: the pixel's series -> daily ->
     window -> ONNX with the top-of-atmosphere radiation at the pixel's latitude (FAO-56 written out
     here) -> dissimilarity by brute force from the model's metadata."""
-    from pyproj import Transformer
+    from rasterio.warp import transform as reproject_points
 
     with rasterio.open(embeddings_vrt) as data:
         dates = [datetime.date.fromisoformat(d) for d in data.tags()["CAMEO_DATES"].split(",")]
@@ -62,12 +62,12 @@ def expected_gpp(embeddings_vrt, gpp_model_path, pixels):
     session = onnxruntime.InferenceSession(str(gpp_model_path), providers=["CPUExecutionProvider"])
     meta = session.get_modelmeta().custom_metadata_map
     aoa = AreaOfApplicability.from_metadata(meta)
-    to_lonlat = Transformer.from_crs(crs.to_wkt(), "EPSG:4326", always_xy=True)
     days = day_numbers(dates)
     gpp = np.full((len(pixels), len(dates)), np.nan, np.float32)
     di = np.full((len(pixels), len(dates)), np.nan, np.float32)
     for k, (r, c) in enumerate(pixels):
-        _, lat = to_lonlat.transform(*(transform * (c + 0.5, r + 0.5)))
+        x, y = transform * (c + 0.5, r + 0.5)
+        lat = reproject_points(crs, "EPSG:4326", [x], [y])[1][0]
         phi = np.radians(lat)
         daily = daily_series(days, values[:, :, r, c], int(days[0]), int(days[-1]))
         for t in range(len(dates)):

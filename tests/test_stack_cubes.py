@@ -92,7 +92,9 @@ def test_band_dimension_cube_gives_the_original_stack_bit_for_bit(chip, referenc
     _same_stack(reference, stack)
     assert len(stack.dates) == 41  # of 72: the SCL rule, as for the original files
     text = log.text()
-    assert f"c10{suffix}': {georeferencing}." in text
+    # GDAL 3.10's Zarr driver (Debian 13) reads the spatial_ref variable itself; GDAL 3.6's does not
+    said = [f"c10{suffix}': {georeferencing}.", f"c10{suffix}': CRS from GDAL, transform from GDAL."]
+    assert said[0] in text or (suffix == ".zarr" and said[1] in text), text
     assert f"Scaling of 41 date(s): reflectance = (value+0) x 0.0001 ({scaling};" in text
 
 

@@ -59,6 +59,22 @@ def scored_pairs(days, predicted, gpp, years=None):
     return labels, np.asarray(obs, np.float64), np.asarray(pred, np.float64)
 
 
+def no_overlap(gpp, years):
+    return CameoInputError(
+        f"No {'day' if gpp.resolution == 'daily' else 'month'} with tower GPP has complete 90-day windows of "
+        f"Sentinel-2 footprint rows (GPP {gpp.dates[0]} .. {gpp.dates[-1]}"
+        + (f", years {years[0]}-{years[1]}" if years else "") + "): the two tables must overlap in time.")
+
+
+def check_overlap(footprint_dates, gpp, years):
+    """The quick test of the two tables' time spans (the full one follows the embedding)."""
+    first = footprint_dates[0].toordinal() + 89
+    last = footprint_dates[-1].toordinal()
+    if not any(first <= d.toordinal() <= last and (years is None or years[0] <= d.year <= years[1])
+               for d in gpp.dates):
+        raise no_overlap(gpp, years)
+
+
 def evaluate(footprint, gpp_path, latitude, *, units=None, gpp_model=None, models_dir=None, years=None,
              threads=None, output_csv=None):
     from ..runtime import load_models
@@ -67,12 +83,13 @@ def evaluate(footprint, gpp_path, latitude, *, units=None, gpp_model=None, model
     from .model import check_embedding_model, load_gpp_model
     from .series import window_bins
     from .sun import check_latitude
-    from .towers import read_gpp
+    from .towers import read_footprint, read_gpp
 
     latitude = check_latitude(latitude, "tower latitude (--latitude)")
     if output_csv and not os.path.isdir(os.path.dirname(os.path.abspath(output_csv))):
         raise CameoInputError(f"Cannot write {output_csv}: its folder does not exist.")
     gpp = read_gpp(gpp_path, units=units)
+    check_overlap(read_footprint(footprint).dates, gpp, years)  # before any model is loaded
     model = load_gpp_model(gpp_model, threads=threads)
     models = load_models(models_dir, threads=threads)
     check_embedding_model(model, models.name, models.version, models.output_names, "The embedding models")
@@ -80,10 +97,7 @@ def evaluate(footprint, gpp_path, latitude, *, units=None, gpp_model=None, model
     predicted, di = model.run(window_bins(w["x"], model.bins), w["ra"])
     labels, observed, scored = scored_pairs(w["days"], predicted, gpp, years)
     if not labels:
-        raise CameoInputError(
-            f"No {'day' if gpp.resolution == 'daily' else 'month'} with tower GPP has complete 90-day windows of "
-            f"Sentinel-2 footprint rows (GPP {gpp.dates[0]} .. {gpp.dates[-1]}"
-            + (f", years {years[0]}-{years[1]}" if years else "") + "): the two tables must overlap in time.")
+        raise no_overlap(gpp, years)
     if output_csv:
         with open(output_csv, "w", newline="", encoding="utf-8") as handle:
             out = csv.writer(handle)

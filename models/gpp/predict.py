@@ -188,16 +188,14 @@ def check_gpp_output_folder(folder, table_path=None):
 
 
 def pixel_latitudes(crs, transform, row, height, width):
-    """Latitude (degrees north) of the centres of rows row..row+height-1, all columns: [height * width]."""
-    from pyproj import CRS, Transformer
+    """Latitude (degrees north) of the centres of rows row..row+height-1, all columns: [height * width].
+
+    Through GDAL's PROJ (rasterio.warp), which finds its data wherever GDAL and QGIS do."""
+    from rasterio.warp import transform as reproject_points
 
     cols, rows = np.meshgrid(np.arange(width) + 0.5, np.arange(row, row + height) + 0.5)
     x, y = transform * (cols.ravel(), rows.ravel())
-    source = CRS.from_user_input(crs.to_wkt() if hasattr(crs, "to_wkt") else crs)
-    if source.is_geographic:
-        _, lat = Transformer.from_crs(source, source.geodetic_crs, always_xy=True).transform(x, y)
-    else:
-        _, lat = Transformer.from_crs(source, "EPSG:4326", always_xy=True).transform(x, y)
+    _, lat = reproject_points(crs, "EPSG:4326", np.asarray(x, np.float64), np.asarray(y, np.float64))
     return np.asarray(lat, np.float64)
 
 

@@ -10,12 +10,19 @@ pixels are still read through rasterio on GDAL's classic view of each 2-D slice
 import math
 import os
 import re
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
 from affine import Affine
 from osgeo import gdal
 from rasterio.crs import CRS
+
+# GDAL >= 3.9 warns (FutureWarning, on stderr) when a program has called neither
+# gdal.UseExceptions() nor gdal.DontUseExceptions(). Choosing one here would change GDAL's
+# behaviour for everything else in the QGIS process; this module handles both (it catches
+# RuntimeError and checks for None), so only the warning is silenced.
+warnings.filterwarnings("ignore", message="Neither gdal.UseExceptions", category=FutureWarning)
 
 from ..errors import CameoInputError
 
