@@ -6,7 +6,6 @@ from qgis.core import (
     QgsColorRampShader,
     QgsCoordinateTransform,
     QgsProcessing,
-    QgsProcessingOutputFile,
     QgsProcessingOutputRasterLayer,
     QgsProcessingOutputString,
     QgsProcessingParameterDefinition,

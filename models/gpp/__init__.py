@@ -1,10 +1,14 @@
-"""GPP from CAMEO embeddings (issue 6), Qt-free and torch-free.
+"""GPP from CAMEO embeddings and the sun, Qt-free and torch-free.
 
-- `towers`: daily GPP readers (FLUXNET2015 FULLSET DD, date,GPP tables) with the quality
-  filter, and Sentinel-2 footprint tables with the cloud/snow screen.
-- `series`: daily linear interpolation and 90-day windows.
+- `towers`: daily and monthly GPP readers (FLUXNET2015 FULLSET DD/MM, date,GPP and
+  YYYY-MM,GPP tables) with the quality filter, and Sentinel-2 footprint tables with the
+  cloud/snow screen.
+- `sun`: top-of-atmosphere radiation from latitude and day of year.
+- `aoa`: the area of applicability (dissimilarity index and its threshold).
+- `series`: daily linear interpolation, 90-day windows and their exact bin-mean weights.
 - `metrics`: RMSE, NRMSE, R2, bias, r.
-- `footprint`: homogeneous-window embedding of footprint rows with the bundled encoders.
+- `footprint`: homogeneous-window embedding of footprint rows with the bundled encoders,
+  and a tower's windows with radiation and NIRv.
 - `predict`: per-pixel GPP over an embeddings.vrt with the GPP ONNX model (needs rasterio).
 - `cli`: `python -m models.gpp evaluate|predict`.
 

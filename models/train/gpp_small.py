@@ -1,24 +1,19 @@
-"""GPP regressors for issue 6: the cheap bundled one, the paper's transformer, training, ONNX export.
+"""GPP regressors the bundled light-use-efficiency model (gpp_lue.py) is compared with.
 
-- `BinnedMLP` (bundled): the 90-day window is averaged into 9 consecutive 10-day bins per
-  feature (fixed weights), flattened (9 x 7 = 63 values) and mapped by a 2-layer MLP
-  (63 -> 32 -> 1). Exported folded into one 630 -> 32 -> 1 MLP: about 20 k multiply-adds per
-  pixel-date, ~1200 times fewer than the paper's transformer regressor (24.6 M); it is
-  what makes per-pixel GPP cheaper than the embedding itself.
+- `BinnedMLP` (the previous bundled recipe): the 90-day window averaged into 9 consecutive
+  10-day bins per feature, flattened (63 values) and mapped by a 2-layer MLP (63 -> 32 -> 1);
+  no sun, no positivity.
 - `PaperTransformer`: the paper's transformer regressor with the `paper` config's `gpp` sizes
   (7 -> 96, learned position embedding over the 90 days, 3 pre-norm layers, 8 heads, FFN 192,
-  last-token pooling, head 96 -> 48 -> 1), evaluated in the same splits. Same structure as
-  `model.GPPRegressor`, with batched matmul attention (the broadcast attention of
-  `SelfAttentionBlock` takes ~2 s per training step at these sizes on this CPU).
+  last-token pooling, head 96 -> 48 -> 1), with batched matmul attention.
 
 Both are wrapped in `Standardised`: inputs standardised with training-set per-feature mean
 and std, outputs de-standardised with the method's GPP mean 4.042 and std 4.386 (g C m-2
-d-1), so the exported ONNX maps raw daily embeddings to GPP in g C m-2 d-1.
-Training: L1 loss on standardised GPP, AdamW, linear warm-up, gradient clipping, fixed
-number of steps (no early stopping: there is no validation set that is not a test set).
+d-1). models/train/gpp_experiment.py trains them in the same splits and with the same
+daily/monthly losses as the bundled model (gpp_lue.fit_on_parts); `fit` trains on daily
+windows only (models/train/gpp.py, the `paper` config).
 """
 
-import json
 import math
 
 import numpy as np
