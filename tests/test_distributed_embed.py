@@ -177,8 +177,10 @@ def test_ctrl_c_stops_client_and_workers_with_one_message(stacks, extent, tiny_m
     # the run before its first tile (Debian 13's onnxruntime writes ~116 KB to stderr).
     stderr_file = open(tmp_path / "stderr.txt", "w+")  # noqa: SIM115 - closed below
     process = subprocess.Popen(
-        command(stacks, extent, tiny_models_dir, out, "--workers", "2"), cwd=REPO, stdout=subprocess.DEVNULL,
-        stderr=stderr_file, text=True, start_new_session=True,
+        # 4 x 4 px tiles: 64 tasks, so the run is still going when Ctrl-C arrives (with the
+        # module's 4 tiles a fast machine could finish them all after the first was seen)
+        command(stacks, extent, tiny_models_dir, out, "--workers", "2", "--tile-size", "4"), cwd=REPO,
+        stdout=subprocess.DEVNULL, stderr=stderr_file, text=True, start_new_session=True,
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # as in a terminal
     try:
         deadline = time.monotonic() + 150
