@@ -39,9 +39,6 @@ class AreaOfApplicability:
     mean_distance: float   # mean distance between training samples
     threshold: float       # DI above it: outside the area of applicability
 
-    def transform(self, features):
-        return (np.asarray(features, np.float64) - self.center) / self.scale * self.weights
-
     def dissimilarity(self, features):
         """DI [N] of raw aoa_features [N, K]; NaN rows give NaN.
 
