@@ -96,3 +96,18 @@ def test_bad_speckle_options_name_the_parameter_and_the_choices(data_dir, tmp_pa
                       s1=sorted(glob.glob(os.path.join(folder, "S1_*.nc"))), **{option: value})
     assert all(word in str(error.value) for word in words)
     assert not os.path.exists(tmp_path / "out")
+
+
+def test_processing_parameters_reach_the_filter(qgis_process, data_dir, tmp_path):
+    folder = os.path.join(data_dir, "chips", "belgium_0000280849BAC91C")
+    s2, s1 = sorted(glob.glob(os.path.join(folder, "S2_*.nc"))), sorted(glob.glob(os.path.join(folder, "S1_*.nc")))
+    extent = "574800,575100,5622000,5622300 [EPSG:32631]"
+    qgis_process("run", "cameo:preparestack", "--json", "--", *[f"S2={p}" for p in s2], *[f"S1={p}" for p in s1],
+                 f"EXTENT={extent}", "S1_SPECKLE_FILTER=1", "S1_SPECKLE_SIZE=3", f"OUTPUT_FOLDER={tmp_path / 'qgis'}")
+    via_qgis = read_stack(str(tmp_path / "qgis" / "s1_stack.tif"))
+    direct = read_stack(prepare_stack(s2, str(tmp_path / "direct"), s1=s1, extent=(574800, 5622000, 575100, 5622300),
+                                      extent_crs="EPSG:32631", s1_speckle_filter="boxcar",
+                                      s1_speckle_size=3)["S1_STACK"])
+    assert via_qgis.tags["CAMEO_SPECKLE_FILTER"] == "boxcar 3x3 (Sentinel-1 file pixels, linear power)"
+    np.testing.assert_array_equal(via_qgis.values, direct.values)
+    assert np.isfinite(direct.values).mean() > 0.9
