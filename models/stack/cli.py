@@ -14,12 +14,14 @@ from ..progress import ConsoleProgress
 from .defaults import (
     DEFAULT_MAX_S1_GAP_DAYS,
     DEFAULT_MIN_VALID_FRACTION,
+    DEFAULT_SPECKLE_FILTER,
+    DEFAULT_SPECKLE_SIZE,
     HARMONIZED_CHOICES,
     RESAMPLING_CHOICES,
     S1_UNITS_CHOICES,
+    SPECKLE_FILTERS,
 )
 from .prepare import prepare_stack
-from .speckle import DEFAULT_SPECKLE_FILTER, DEFAULT_SPECKLE_SIZE, SPECKLE_FILTERS
 
 EPILOG = """\
 outputs (in OUTPUT_FOLDER): s2_stack.tif, s1_stack.tif (with --s1), dates.csv;

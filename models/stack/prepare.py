@@ -39,15 +39,19 @@ from .defaults import (
     DEFAULT_MAX_S1_GAP_DAYS,
     DEFAULT_MIN_VALID_FRACTION,
     DEFAULT_SCL_VALID,
+    DEFAULT_SPECKLE_FILTER,
+    DEFAULT_SPECKLE_SIZE,
     HARMONIZED_CHOICES,
     RESAMPLING_CHOICES,
     RESOLUTION,
     S1_FILE,
     S1_UNITS_CHOICES,
     S2_FILE,
+    SPECKLE_FILTERS,
+    SPECKLE_SIZES,
 )
 from .resample import DatasetPool, read_band, read_central_sample, read_onto
-from .speckle import DEFAULT_SPECKLE_FILTER, DEFAULT_SPECKLE_SIZE, SPECKLE_FILTERS, SPECKLE_SIZES, SpeckleFilter
+from .speckle import SpeckleFilter
 from .acquisitions import empty_bands, merge_into, priority, substitute_b8a as take_b8a_from_b08
 from .sources import GDAL_ENV, Grid, build_catalog
 

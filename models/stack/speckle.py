@@ -19,7 +19,7 @@ NaN (no data) pixels stay NaN and are left out of every window statistic.
 
 import numpy as np
 
-from .defaults import DEFAULT_SPECKLE_FILTER, DEFAULT_SPECKLE_SIZE, SPECKLE_FILTERS, SPECKLE_SIZES  # noqa: F401
+from .defaults import DEFAULT_SPECKLE_FILTER, DEFAULT_SPECKLE_SIZE, SPECKLE_FILTERS
 
 
 def _window_sums(array, size):
