@@ -18,16 +18,12 @@ import time
 import uuid
 from dataclasses import dataclass, field
 
-import rasterio
 
 from ..embedding.defaults import DEFAULT_TILE_SIZE, DEVICES
-from ..embedding.job import _check_pair, pixel_window
-from ..embedding.outputs import EmbeddingWriter, check_output_folder
-from ..embedding.tiles import tile_grid
+from ..embedding.job import plan_embedding
 from ..errors import CameoInputError
 from ..manifest import MODELS_DIR, read_manifest
 from ..runtime import MODEL_FILES, default_workers, load_models
-from ..stack import read_stack_info
 from ..staging import report_swept
 from .errors import DistributedRunError
 from .store import TileStore, load_tile, tile_file_name
@@ -164,9 +160,11 @@ def _check_workers_see(client, paths, folder):
             "that every worker mounts (writable) at the same path.")
 
 
-def embed_distributed(s2_path, output_folder, *, s1_path=None, bounds=None, tile_size=DEFAULT_TILE_SIZE,
-                      scheduler=None, workers=None, threads_per_worker=1, onnx_threads=1, device="cpu",
-                      models_dir=None, resume=False, progress=True, quiet=True, info=None):
+def embed_distributed(s2_path: str, output_folder: str, *, s1_path: str = None, bounds: tuple = None,
+                      tile_size: int = DEFAULT_TILE_SIZE, scheduler: str = None, workers: int = None,
+                      threads_per_worker: int = 1, onnx_threads: int = 1, device: str = "cpu",
+                      models_dir: str = None, resume: bool = False, progress: bool = True, quiet: bool = True,
+                      info=None) -> DistributedRun:
     """Embed the S2 (+ S1) stacks over `bounds` with one Dask task per tile; returns a DistributedRun.
 
     scheduler: None for an embedded LocalCluster of `workers` processes x
@@ -176,26 +174,20 @@ def embed_distributed(s2_path, output_folder, *, s1_path=None, bounds=None, tile
     """
     info = info or (lambda message: print(message, file=sys.stderr, flush=True))
     started = time.perf_counter()
-    if int(tile_size) < 1:
-        raise CameoInputError(f"Tile size {tile_size} must be at least 1 pixel.")
     if workers is not None and int(workers) < 1:
         raise CameoInputError(f"--workers {workers}: give at least 1 worker.")
     if int(threads_per_worker) < 1 or int(onnx_threads) < 1:
         raise CameoInputError("Threads per worker and ONNX threads must be at least 1.")
     if device not in DEVICES:
         raise CameoInputError(f"Unknown device {device!r}: use one of {', '.join(DEVICES)}.")
-    s2 = read_stack_info(s2_path)
-    s1 = read_stack_info(s1_path) if s1_path else None
-    _check_pair(s2, s1)
-    window = pixel_window(s2, bounds)
     output_folder = os.path.abspath(output_folder)
-    check_output_folder(output_folder)
+    plan = plan_embedding(s2_path, output_folder, s1_path=s1_path, bounds=bounds, tile_size=tile_size)
+    s2, s1, window, tiles = plan.s2, plan.s1, plan.window, plan.tiles
     # The client checks bands and reads names and version; workers load their own copy.
     models = load_models(models_dir, threads=1, providers=["CPUExecutionProvider"])
-    models.s2.check_bands(s2.bands, "Sentinel-2 stack")
-    if s1 is not None:
-        models.s1.check_bands(s1.bands, "Sentinel-1 stack")
-    tiles = tile_grid(window, int(tile_size))
+    plan.check_models(models)
+    for note in plan.notes(models):
+        info(note)
     n_dates, n_features = len(s2.dates), len(models.output_names)
     job = {"format": 1, "s2": _file_identity(s2.path), "s1": _file_identity(s1.path) if s1 else None,
            "window": [int(window.col_off), int(window.row_off), int(window.width), int(window.height)],
@@ -206,19 +198,13 @@ def embed_distributed(s2_path, output_folder, *, s1_path=None, bounds=None, tile
     finished = store.open(job, resume)
     task_job = TileJob(s2=s2, s1=s1, tiles_dir=store.path, models_dir=models_dir,
                        onnx_threads=int(onnx_threads), device=device)
-    tags = {"CAMEO_MODEL_NAME": models.name, "CAMEO_MODEL_VERSION": models.version,
-            "CAMEO_S2_STACK": os.path.basename(s2.path), "CAMEO_S2_STACK_PATH": os.path.abspath(s2.path),
-            "CAMEO_S1_STACK": os.path.basename(s1.path) if s1 else "none"}
-    feature_names = list(models.output_names)
-    del models
     run = DistributedRun("", [], list(s2.dates), len(tiles), 0, 0, 0.0,
                          sum(t.pixels for t in tiles) * n_dates)
     writer = client = cluster = bar = None
     futures = []
     try:
-        writer = EmbeddingWriter(output_folder, s2.dates, feature_names, s2.crs,
-                                 rasterio.windows.transform(window, s2.transform),
-                                 int(window.width), int(window.height), tags)
+        writer = plan.writer(output_folder, models)
+        del models
         report_swept(info, writer.swept)
 
         def put(tile, array):
