@@ -97,8 +97,8 @@ def _run(argv):
     elif args.stage == "gpp":
         if not args.data:
             parser.error("gpp needs --data windows.npz (x [N, window_days, 7], y [N])")
-        from .gpp import train_gpp
-        print(json.dumps(train_gpp(cfg, args.data, max_steps=args.max_steps), indent=1))
+        from .gpp_small import train_on_windows
+        print(json.dumps(train_on_windows(cfg, args.data, max_steps=args.max_steps), indent=1))
 
 
 if __name__ == "__main__":
