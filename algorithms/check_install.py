@@ -20,18 +20,6 @@ from ..models.manifest import MODELS_DIR, verify_models
 from ..models.sample_data import sample_data_dir, sample_data_found
 from .base import CameoAlgorithm
 
-# Output name -> key of the runtime report (see models.environment.runtime_report).
-VERSION_OUTPUTS = {
-    "PYTHON_VERSION": "python",
-    "NUMPY_VERSION": "numpy",
-    "ONNXRUNTIME_VERSION": "onnxruntime",
-    "RASTERIO_VERSION": "rasterio",
-    "PYPROJ_VERSION": "pyproj",
-    "SHAPELY_VERSION": "shapely",
-    "SKLEARN_VERSION": "sklearn",  # optional
-    "MATPLOTLIB_VERSION": "matplotlib",  # optional
-}
-
 
 class CheckInstallation(CameoAlgorithm):
     NAME = "checkinstall"
@@ -48,6 +36,20 @@ class CheckInstallation(CameoAlgorithm):
     MODELS = "MODELS"
     SAMPLE_DATA_DIR = "SAMPLE_DATA_DIR"
     SAMPLE_DATA_FOUND = "SAMPLE_DATA_FOUND"
+    PYTHON_VERSION = "PYTHON_VERSION"
+    NUMPY_VERSION = "NUMPY_VERSION"
+    ONNXRUNTIME_VERSION = "ONNXRUNTIME_VERSION"
+    RASTERIO_VERSION = "RASTERIO_VERSION"
+    PYPROJ_VERSION = "PYPROJ_VERSION"
+    SHAPELY_VERSION = "SHAPELY_VERSION"
+    SKLEARN_VERSION = "SKLEARN_VERSION"  # optional
+    MATPLOTLIB_VERSION = "MATPLOTLIB_VERSION"  # optional
+    # Version output -> key of the runtime report (see models.environment.runtime_report).
+    VERSION_OUTPUTS = {
+        PYTHON_VERSION: "python", NUMPY_VERSION: "numpy", ONNXRUNTIME_VERSION: "onnxruntime",
+        RASTERIO_VERSION: "rasterio", PYPROJ_VERSION: "pyproj", SHAPELY_VERSION: "shapely",
+        SKLEARN_VERSION: "sklearn", MATPLOTLIB_VERSION: "matplotlib",
+    }
     HELP = (
         "Reports what CAMEO needs and finds: the versions of QGIS, GDAL, numpy, "
         "onnxruntime (with its execution providers, e.g. CUDA), rasterio, pyproj and "
@@ -62,7 +64,7 @@ class CheckInstallation(CameoAlgorithm):
     def initAlgorithm(self, config=None):  # noqa: N802 - QGIS API
         self.addOutput(QgsProcessingOutputString(self.QGIS_VERSION, "QGIS version"))
         self.addOutput(QgsProcessingOutputString(self.GDAL_VERSION, "GDAL version (QGIS)"))
-        for name, key in VERSION_OUTPUTS.items():
+        for name, key in self.VERSION_OUTPUTS.items():
             self.addOutput(QgsProcessingOutputString(name, f"{key} version"))
         self.addOutput(QgsProcessingOutputString(self.ONNXRUNTIME_PROVIDERS,
                                                  "ONNX Runtime execution providers"))
@@ -97,12 +99,12 @@ class CheckInstallation(CameoAlgorithm):
             self.SAMPLE_DATA_DIR: sample_data_dir(),
             self.SAMPLE_DATA_FOUND: sample_data_found(),
         }
-        for name, key in VERSION_OUTPUTS.items():
+        for name, key in self.VERSION_OUTPUTS.items():
             results[name] = report[key] or "not installed"
 
         feedback.pushInfo(f"QGIS {results[self.QGIS_VERSION]}, GDAL {results[self.GDAL_VERSION]}, "
                           f"Python {report['python']} ({report['python_executable']})")
-        for name, key in VERSION_OUTPUTS.items():
+        for name, key in self.VERSION_OUTPUTS.items():
             if key in OPTIONAL_PACKAGES:
                 feedback.pushInfo(f"{OPTIONAL_PACKAGES[key][0]} (optional, for {OPTIONAL_PACKAGES[key][1]}): "
                                   f"{results[name]}")
