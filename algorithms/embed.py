@@ -4,6 +4,7 @@ import os
 
 from qgis.core import (
     QgsProcessingOutputRasterLayer,
+    QgsProcessingParameterBoolean,
     QgsProcessingOutputString,
     QgsProcessingParameterEnum,
     QgsProcessingParameterExtent,
@@ -15,7 +16,11 @@ from qgis.core import (
 
 from ..models.embedding.defaults import DEFAULT_TILE_SIZE, DEVICES
 from .base import CameoAlgorithm
-from .layer_loading import load_dated_layers, rgb_style
+from .layer_loading import gpp_style, load_dated_layers, rgb_style
+
+# Reconstruction error colour range (reflectance): the bundled models' median on their
+# validation chip is about 0.015; from 0.05 on a pixel is far from what they learnt.
+ERROR_STYLE_MAX = 0.05
 
 
 class ComputeEmbeddings(CameoAlgorithm):
@@ -29,10 +34,12 @@ class ComputeEmbeddings(CameoAlgorithm):
     TILE_SIZE = "TILE_SIZE"
     THREADS = "THREADS"
     DEVICE = "DEVICE"
+    RECONSTRUCTION_ERROR = "RECONSTRUCTION_ERROR"
     MODELS = "MODELS"
     OUTPUT_FOLDER = "OUTPUT_FOLDER"
     EMBEDDINGS = "EMBEDDINGS"
     DATES = "DATES"
+    RECONSTRUCTION_ERRORS = "RECONSTRUCTION_ERRORS"
     HELP = (
         "Turns a Sentinel-2 time stack (and optionally the matching Sentinel-1 stack), as written by "
         "<i>Prepare Sentinel-1/2 time stack</i>, into a 7-band embedding (F01..F07) per 10 m pixel and "
@@ -45,6 +52,12 @@ class ComputeEmbeddings(CameoAlgorithm):
         "Outputs: one cloud-optimised GeoTIFF per date (embedding_YYYY-MM-DD.tif) and embeddings.vrt, "
         "which lists all dates (band 'YYYY-MM-DD F01' ...) and feeds <i>Predict GPP</i> and "
         "<i>Embedding to RGB</i>. The folder must not already hold another run's embeddings.",
+        "<b>Reconstruction error</b> (optional): the models decode each embedding back into the 10 "
+        "Sentinel-2 reflectances of its pixel-date; reconstruction_error_YYYY-MM-DD.tif (and "
+        "reconstruction_error.vrt) hold the mean absolute difference to the observed reflectances. "
+        "Small where the embedding represents the pixel, large where the pixel is unlike what the "
+        "encoders were trained on: a map of where the embeddings can be trusted. No data where the "
+        "pixel-date has no valid observation. Costs about a tenth more time.",
         "<b>Tile size</b> and <b>Threads</b> change speed and memory only, never the numbers. At the "
         "default 256 px tile a run with 24 dates needed 1.6 GB of memory at 512 and at 2048 px: it does not "
         "grow with the raster's size, a little with its number of dates (a tile is read with all its dates). "
@@ -67,6 +80,8 @@ class ComputeEmbeddings(CameoAlgorithm):
             self.THREADS, "Threads (0 = all cores)", QgsProcessingParameterNumber.Type.Integer, 0, minValue=0))
         self.addParameter(QgsProcessingParameterEnum(
             self.DEVICE, "Device", options=list(DEVICES), defaultValue=0))
+        self.addParameter(QgsProcessingParameterBoolean(
+            self.RECONSTRUCTION_ERROR, "Also write the Sentinel-2 reconstruction error per date", defaultValue=False))
         self.addAdvancedParameter(QgsProcessingParameterFile(
             self.MODELS, "Model folder (default: the bundled models)",
             behavior=QgsProcessingParameterFile.Behavior.Folder, optional=True))
@@ -74,6 +89,8 @@ class ComputeEmbeddings(CameoAlgorithm):
             self.OUTPUT_FOLDER, "Output folder"))
         self.addOutput(QgsProcessingOutputRasterLayer(self.EMBEDDINGS, "Embeddings of all dates (VRT)"))
         self.addOutput(QgsProcessingOutputString(self.DATES, "Dates (comma-separated)"))
+        self.addOutput(QgsProcessingOutputRasterLayer(
+            self.RECONSTRUCTION_ERRORS, "Sentinel-2 reconstruction error of all dates (VRT)"))
 
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
         s2_layer = self.parameterAsRasterLayer(parameters, self.S2_STACK, context)
@@ -89,10 +106,15 @@ class ComputeEmbeddings(CameoAlgorithm):
                 threads=self.parameterAsInt(parameters, self.THREADS, context) or None,
                 device=DEVICES[self.parameterAsEnum(parameters, self.DEVICE, context)],
                 models_dir=self.parameterAsFile(parameters, self.MODELS, context) or None,
+                reconstruction_error=self.parameterAsBool(parameters, self.RECONSTRUCTION_ERROR, context),
                 progress=feedback)
         feedback.pushInfo(f"{run.pixel_dates:,} pixel-dates in {run.seconds:.1f} s "
                           f"({run.pixel_dates_per_second:,.0f} pixel-dates/s) on {', '.join(run.providers)}")
         load_dated_layers(context, zip(run.files, run.dates),
                           f"CAMEO embeddings ({os.path.basename(folder)})", self.EMBEDDINGS, rgb_style())
+        if run.error_index_path:
+            load_dated_layers(context, zip(run.error_files, run.dates),
+                              f"CAMEO reconstruction error ({os.path.basename(folder)})", self.RECONSTRUCTION_ERRORS,
+                              gpp_style(0.0, ERROR_STYLE_MAX, "Magma"))
         return {self.EMBEDDINGS: run.index_path, self.OUTPUT_FOLDER: folder,
-                self.DATES: ",".join(d.isoformat() for d in run.dates)}
+                self.DATES: ",".join(d.isoformat() for d in run.dates), self.RECONSTRUCTION_ERRORS: run.error_index_path}

@@ -25,6 +25,8 @@ from ..stack import read_stack_info
 from ..stack.format import GDAL_CACHE_BYTES
 from .defaults import DEFAULT_TILE_SIZE, DEVICES
 from .outputs import EmbeddingWriter, check_output_folder
+from .reconstruction import (ERROR_INDEX_NAME, ERROR_NAME, ReconstructionErrorWriter, check_reconstruction_model,
+                             reconstruction_error)
 from .tiles import read_with_halo, tile_grid
 
 @dataclass
@@ -35,6 +37,8 @@ class EmbeddingRun:
     pixel_dates: int
     seconds: float
     providers: list
+    error_index_path: str = None  # reconstruction_error.vrt (with reconstruction_error=True)
+    error_files: list = None
 
     @property
     def pixel_dates_per_second(self):
@@ -119,6 +123,13 @@ class EmbeddingPlan:
     window: Window  # the extent's pixel window in the stacks
     tiles: list  # tile_grid(window, tile size)
 
+    @property
+    def grid(self):
+        """(crs, transform, width, height) of the output rasters."""
+        window = self.window
+        return (self.s2.crs, rasterio.windows.transform(window, self.s2.transform), int(window.width),
+                int(window.height))
+
     def check_models(self, models):
         """The models take the stacks' bands in their order (CameoInputError otherwise)."""
         models.s2.check_bands(self.s2.bands, "Sentinel-2 stack")
@@ -129,6 +140,7 @@ class EmbeddingPlan:
         """Dataset tags of every embedding file: models and stacks it was made from."""
         s2, s1 = self.s2, self.s1
         tags = {"CAMEO_MODEL_NAME": models.name, "CAMEO_MODEL_VERSION": models.version,
+                "CAMEO_S1_SPECKLE_FILTER": s1.tags.get("CAMEO_SPECKLE_FILTER", "none") if s1 else "none",
                 "CAMEO_S2_STACK": os.path.basename(s2.path), "CAMEO_S2_STACK_PATH": os.path.abspath(s2.path),
                 "CAMEO_S1_STACK": os.path.basename(s1.path) if s1 else "none"}
         substitution = s2.tags.get("CAMEO_SUBSTITUTIONS")
@@ -139,6 +151,8 @@ class EmbeddingPlan:
     def notes(self, models):
         """What the user should know about these inputs before the run (lines of text)."""
         notes, n_dates, frames = [], len(self.s2.dates), models.s2.frames
+        if self.s1 is not None:
+            notes += _speckle_filter_warning(models, self.s1)
         if n_dates < frames:
             notes.append(
                 f"Note: the stack has {n_dates} date(s), fewer than the {frames} of a model window; the "
@@ -152,9 +166,21 @@ class EmbeddingPlan:
 
     def writer(self, output_folder, models):
         """The EmbeddingWriter of the per-date files over the window."""
-        return EmbeddingWriter(output_folder, self.s2.dates, models.output_names, self.s2.crs,
-                               rasterio.windows.transform(self.window, self.s2.transform),
-                               int(self.window.width), int(self.window.height), self.output_tags(models))
+        return EmbeddingWriter(output_folder, self.s2.dates, models.output_names, *self.grid,
+                               self.output_tags(models))
+
+
+def _speckle_filter_warning(models, s1):
+    """[a warning] when the S1 stack was filtered otherwise than the stacks the S1 encoder was
+    trained on, else []."""
+    expected = models.metadata.get("s1_frame", {}).get("cameo_s1_speckle_filter")
+    found = s1.tags.get("CAMEO_SPECKLE_FILTER", "none")
+    if expected and found != expected:
+        return [f"Warning: the Sentinel-1 stack's speckle filter is '{found}', the model {models.name} "
+                f"{models.version} was trained on stacks filtered '{expected}': the Sentinel-1 part of the "
+                "embeddings is off its training distribution. Prepare the stack again with the default "
+                "S1_SPECKLE_FILTER / S1_SPECKLE_SIZE."]
+    return []
 
 
 def plan_embedding(s2_path, output_folder, *, s1_path=None, bounds=None, tile_size=DEFAULT_TILE_SIZE):
@@ -209,14 +235,19 @@ def embed_one_tile(models, tile, s2, s2_data, s1=None, s1_data=None, progress=No
 
 def embed_stacks(s2_path: str, output_folder: str, *, s1_path: str = None, bounds: tuple = None,
                  tile_size: int = DEFAULT_TILE_SIZE, threads: int = None, device: str = "auto",
-                 models_dir: str = None, progress=None) -> EmbeddingRun:
-    """Embed every date of the S2 (+ S1) stack over `bounds`; returns an EmbeddingRun."""
+                 models_dir: str = None, reconstruction_error: bool = False, progress=None) -> EmbeddingRun:
+    """Embed every date of the S2 (+ S1) stack over `bounds`; returns an EmbeddingRun.
+
+    reconstruction_error: also write, per date, the Sentinel-2 reconstruction error of each
+    pixel (models/embedding/reconstruction.py)."""
     progress = progress or NullProgress()
     providers = execution_providers(device)
     created = not os.path.isdir(output_folder)
     plan = plan_embedding(s2_path, output_folder, s1_path=s1_path, bounds=bounds, tile_size=tile_size)
+    if reconstruction_error:
+        check_output_folder(output_folder, "reconstruction_error_*.tif", ERROR_INDEX_NAME, "reconstruction errors")
     try:
-        return _embed(plan, output_folder, threads, providers, models_dir, progress)
+        return _embed(plan, output_folder, threads, providers, models_dir, progress, reconstruction_error)
     except BaseException:
         if created:  # leave no empty folder behind either
             with contextlib.suppress(OSError):
@@ -224,9 +255,11 @@ def embed_stacks(s2_path: str, output_folder: str, *, s1_path: str = None, bound
         raise
 
 
-def _embed(plan, output_folder, threads, providers, models_dir, progress):
+def _embed(plan, output_folder, threads, providers, models_dir, progress, with_error=False):
     models = load_models(models_dir, threads=threads, providers=providers)
     plan.check_models(models)
+    if with_error:
+        check_reconstruction_model(models)
     progress.pushInfo(f"Model {models.name} {models.version}; ONNX Runtime providers: "
                       f"{', '.join(providers)}; threads: {models.workers}"
                       f"{'' if threads else ' (all cores)'}")
@@ -234,8 +267,13 @@ def _embed(plan, output_folder, threads, providers, models_dir, progress):
         progress.pushInfo(note)
     s2, s1, window, tiles = plan.s2, plan.s1, plan.window, plan.tiles
     n_dates = len(s2.dates)
-    writer = plan.writer(output_folder, models)
+    tags, grid = plan.output_tags(models), plan.grid
+    writer = EmbeddingWriter(output_folder, s2.dates, models.output_names, *grid, tags)
     report_swept(progress.pushInfo, writer.swept)
+    error_writer = None
+    if with_error:
+        error_writer = ReconstructionErrorWriter(output_folder, s2.dates, [ERROR_NAME], *grid,
+                                                 {**tags, "CAMEO_UNITS": "reflectance (mean absolute error, 10 bands)"})
     started = time.perf_counter()
     done_pixels = 0
     observed = 0
@@ -252,9 +290,14 @@ def _embed(plan, output_folder, threads, providers, models_dir, progress):
                                                   100.0 * tile.pixels / total_pixels)
                     embedding = embed_one_tile(models, tile, s2, s2_data, s1, s1_data, progress=tile_progress)
                     observed += int(np.isfinite(embedding[:, 0]).sum())
+                    at = (tile.row - int(window.row_off), tile.col - int(window.col_off))
                     for t in range(n_dates):
-                        writer.write(t, embedding[t], tile.row - int(window.row_off),
-                                     tile.col - int(window.col_off))
+                        writer.write(t, embedding[t], *at)
+                    if error_writer is not None:
+                        error = reconstruction_error(models, embedding, read_with_halo(s2_data, tile, 0, len(s2.bands)),
+                                                     s2.bands)
+                        for t in range(n_dates):
+                            error_writer.write(t, error[t][None], *at)
                     done_pixels += tile.pixels
                     elapsed = time.perf_counter() - started
                     progress.pushInfo(f"Tile {number}/{len(tiles)}: {done_pixels * n_dates / elapsed:,.0f} "
@@ -265,12 +308,26 @@ def _embed(plan, output_folder, threads, providers, models_dir, progress):
                     f"{os.path.basename(s2.path)} has no valid Sentinel-2 observation in the extent (every value is "
                     "NaN): the embeddings would all be no data. Choose an extent with clear dates, or prepare the "
                     "stack again with cameo:preparestack.")
-            writer.close()  # flush the raw files now, so a failed write shows before publishing
+            writers = [w for w in (error_writer, writer) if w is not None]
+            for w in writers:
+                w.close()  # flush the raw files now, so a failed write shows before publishing
             guard.check()  # GDAL reports a full disk without raising: publish no truncated file
-            files, index_path = writer.publish()
+            error_files = error_index = None
+            if error_writer is not None:  # first: the embeddings' index marks a complete run
+                error_files, error_index = error_writer.publish()
+            try:
+                files, index_path = writer.publish()
+            except BaseException:
+                for path in (error_files or []) + ([error_index] if error_index else []):
+                    with contextlib.suppress(OSError):
+                        os.remove(path)
+                raise
         except BaseException:
             writer.abort()
+            if error_writer is not None:
+                error_writer.abort()
             raise
     seconds = time.perf_counter() - started
-    return EmbeddingRun(index_path, files, list(s2.dates), total_pixels * n_dates, seconds, providers)
+    return EmbeddingRun(index_path, files, list(s2.dates), total_pixels * n_dates, seconds, providers,
+                        error_index, error_files)
 

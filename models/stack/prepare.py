@@ -39,14 +39,19 @@ from .defaults import (
     DEFAULT_MAX_S1_GAP_DAYS,
     DEFAULT_MIN_VALID_FRACTION,
     DEFAULT_SCL_VALID,
+    DEFAULT_SPECKLE_FILTER,
+    DEFAULT_SPECKLE_SIZE,
     HARMONIZED_CHOICES,
     RESAMPLING_CHOICES,
     RESOLUTION,
     S1_FILE,
     S1_UNITS_CHOICES,
     S2_FILE,
+    SPECKLE_FILTERS,
+    SPECKLE_SIZES,
 )
-from .resample import DatasetPool, read_band, read_onto
+from .resample import DatasetPool, read_band, read_central_sample, read_onto
+from .speckle import SpeckleFilter
 from .acquisitions import empty_bands, merge_into, priority, substitute_b8a as take_b8a_from_b08
 from .sources import GDAL_ENV, Grid, build_catalog
 
@@ -573,7 +578,8 @@ def prepare_stack(
     s2, output_folder, *, s2_bands=None, s2_mask=None, s1=None, extent=None, extent_crs=None, crs=None,
     min_valid_fraction=DEFAULT_MIN_VALID_FRACTION, max_s1_gap_days=DEFAULT_MAX_S1_GAP_DAYS,
     mask_valid_values=None, harmonized="auto", s1_units="auto", s1_smoothing=True,
-    resampling="bilinear", block_size=DEFAULT_BLOCK_SIZE, substitute_b8a=False, progress=None,
+    resampling="bilinear", block_size=DEFAULT_BLOCK_SIZE, substitute_b8a=False,
+    s1_speckle_filter=DEFAULT_SPECKLE_FILTER, s1_speckle_size=DEFAULT_SPECKLE_SIZE, progress=None,
 ):
     """Prepare `s2_stack.tif` (and `s1_stack.tif`) plus `dates.csv` in `output_folder`.
 
@@ -589,6 +595,11 @@ def prepare_stack(
     _check_choice("HARMONIZED", harmonized, HARMONIZED_CHOICES)
     _check_choice("S1_UNITS", s1_units, S1_UNITS_CHOICES)
     _check_choice("RESAMPLING", resampling, RESAMPLING_CHOICES)
+    _check_choice("S1_SPECKLE_FILTER", s1_speckle_filter, SPECKLE_FILTERS)
+    if int(s1_speckle_size) not in SPECKLE_SIZES:
+        raise CameoInputError(f"S1_SPECKLE_SIZE must be one of {', '.join(map(str, SPECKLE_SIZES))} (an odd window "
+                              f"in Sentinel-1 pixels), not {s1_speckle_size}.")
+    speckle = SpeckleFilter(s1_speckle_filter, int(s1_speckle_size))
     min_valid_fraction = float(min_valid_fraction)
     if not 0.0 <= min_valid_fraction <= 1.0:
         raise CameoInputError(f"MIN_VALID_FRACTION must be between 0 and 1, not {min_valid_fraction}.")
@@ -687,6 +698,7 @@ def prepare_stack(
                 for ref in bands.values():
                     if ref.path not in s1_units_by_path:
                         s1_units_by_path[ref.path] = _s1_units(ref, s1_units, pool)
+            progress.pushInfo(f"Sentinel-1 speckle filter: {speckle.describe()}.")
 
         # 5. Pass 2: write.
         created = not os.path.isdir(output_folder)
@@ -728,7 +740,7 @@ def prepare_stack(
                         done += 1
                         progress.setProgress(100.0 * done / work)
                         if s1_writer is not None:
-                            vv, vh = _s1_block(pool, s1_table, s1_dates, matches[t][0], s1_smoothing,
+                            vv, vh = _s1_block(pool, s1_table, s1_dates, matches[t][0], s1_smoothing, speckle,
                                                s1_units_by_path, grid, transform, window, s1_cache)
                             s1_writer.write(t, 0, vv, window)
                             s1_writer.write(t, 1, vh, window)
@@ -768,6 +780,7 @@ def prepare_stack(
                         CAMEO_S1_GAP_DAYS=",".join(format_gap(g) for g in gaps),
                         CAMEO_MAX_S1_GAP_DAYS=f"{max_s1_gap_days:g}",
                         CAMEO_SMOOTHING="rolling-mean-3-linear" if s1_smoothing else "none",
+                        CAMEO_SPECKLE_FILTER=speckle.describe(),
                     )
                 with open(dates_tmp, "w", newline="") as handle:
                     writer = csv.writer(handle)
@@ -855,8 +868,12 @@ def _s1_linear(ref, units):
     return convert
 
 
-def _s1_block(pool, s1_table, s1_dates, index, smoothing, units_by_path, grid, transform, window, cache):
-    """VV and VH in dB on the window for the S1 acquisition `index` (None: all NaN)."""
+def _s1_block(pool, s1_table, s1_dates, index, smoothing, speckle, units_by_path, grid, transform, window, cache):
+    """VV and VH in dB on the window for the S1 acquisition `index` (None: all NaN).
+
+    Each acquisition is speckle-filtered on its own grid, then resampled, then (with
+    `smoothing`) averaged with its neighbours in time, all in linear power.
+    """
     shape = (window.height, window.width)
     if index is None:
         return np.full(shape, np.nan, "float32"), np.full(shape, np.nan, "float32")
@@ -869,8 +886,11 @@ def _s1_block(pool, s1_table, s1_dates, index, smoothing, units_by_path, grid, t
             key = (i, band)
             if key not in cache:
                 ref = s1_table[s1_dates[i]][band]
+                convert = _s1_linear(ref, units_by_path[ref.path])
+                neighbourhood = speckle.for_acquisition(
+                    (ref.path, ref.index), lambda: read_central_sample(pool, ref, convert)) if speckle else None
                 cache[key] = read_onto(pool, ref, grid.crs, transform, window.width, window.height, "bilinear",
-                                       convert=_s1_linear(ref, units_by_path[ref.path]))
+                                       convert=convert, neighbourhood=neighbourhood)
                 if len(cache) > 12:
                     cache.pop(next(iter(cache)))
             data = cache[key]

@@ -20,7 +20,8 @@ import torch
 from ..errors import CameoRunError
 from ..manifest import read_manifest, write_manifest
 from ..runtime import MODEL_FILES
-from .model import DenseFrame, DenseFusion, DenseTemporal, WindowReference
+from ..stack.speckle import describe as speckle_describe
+from .model import CentreReconstruction, DenseFrame, DenseFusion, DenseTemporal, WindowReference
 from .spec import (DATE_WINDOW_RULE, EDGE_RULE, EMBEDDING_NAMES, FRAMES, HALO, MODALITIES,
                    S1_PRESENT_RULE, WINDOW)
 
@@ -51,6 +52,7 @@ def _metadata(cfg, role, modality, stats, extra, training_summary):
                          "s1_present [N, P] -> embedding [N, P, 7]; F = token + 2 * layers * token + 1, the last "
                          "feature channel is the window validity"),
         "cameo_config": json.dumps(cfg, sort_keys=True),
+        "cameo_s1_speckle_filter": speckle_describe(cfg["data"]["s1_speckle_filter"], cfg["data"]["s1_speckle_size"]),
     }
     for mod in ("S2", "S1"):
         spec = MODALITIES[mod]
@@ -89,8 +91,12 @@ def _export(module, args, path, input_names, output_names, dynamic_axes, metadat
     onnx.save(model, path)
 
 
-def export_models(cfg, s2_ae, s1_ae, fusion, stats, out_dir, training_summary="", opset=None):
-    """Write the six ONNX files and SHA256SUMS into out_dir; returns the file names."""
+def export_models(cfg, s2_ae, s1_ae, fusion, stats, out_dir, training_summary="", opset=None, heads=None):
+    """Write the ONNX files and SHA256SUMS into out_dir; returns the file names.
+
+    `heads`: the FusionModel whose S2 head feeds the S2 decoder; with it the centre-pixel
+    reconstruction model (`cameo_s2_reconstruction.onnx`) is exported too.
+    """
     opset = opset or cfg["export"]["opset"]
     os.makedirs(out_dir, exist_ok=True)
     for m in (s2_ae, s1_ae, fusion):
@@ -136,6 +142,12 @@ def export_models(cfg, s2_ae, s1_ae, fusion, stats, out_dir, training_summary=""
             inputs, outputs, {n: {0: "batch"} for n in inputs + outputs},
             _metadata(cfg, "window_reference", "S2+S1", stats, {}, training_summary), opset)
     names.append(MODEL_FILES["window_reference"])
+    if heads is not None:
+        _export(CentreReconstruction(heads, s2_ae, MODALITIES["S2"]["scaling"]), (torch.ones(1, 6, len(EMBEDDING_NAMES)),),
+                os.path.join(out_dir, MODEL_FILES["s2_reconstruction"]), ["embedding"], ["reconstruction"],
+                {"embedding": npx, "reconstruction": npx},
+                _metadata(cfg, "s2_reconstruction", "S2", stats, {}, training_summary), opset)
+        names.append(MODEL_FILES["s2_reconstruction"])
     # keep the entries of other models in the folder (e.g. the GPP model cameo_gpp.onnx)
     others = [n for n in read_manifest(out_dir) if n not in names and os.path.isfile(os.path.join(out_dir, n))]
     write_manifest(out_dir, names + others)
@@ -178,6 +190,23 @@ def parity_check(models_dir, s2_ae, s1_ae, fusion, s2_values, dates, s2_bands, p
     }
 
 
+def reconstruction_parity(models_dir, s2_ae, fusion_model, embeddings, points):
+    """Max abs difference of the exported centre reconstruction vs the training decoder at `points`.
+
+    embeddings [T, 7, H, W] (dense ONNX output), points [(t, y, x)]."""
+    import onnxruntime
+
+    e = np.stack([embeddings[t, :, y, x] for t, y, x in points]).astype(np.float32)
+    session = onnxruntime.InferenceSession(os.path.join(models_dir, MODEL_FILES["s2_reconstruction"]),
+                                           providers=["CPUExecutionProvider"])
+    onnx_out = session.run(None, {"embedding": e[None]})[0][0]
+    s = MODALITIES["S2"]["scaling"]
+    with torch.no_grad():
+        x = torch.from_numpy(e)
+        rec = s2_ae.decoder(fusion_model.to_s2(x), torch.zeros(len(e), 1))[:, 0, :, 7, 7].numpy()
+    return float(np.abs(onnx_out - (rec / s["multiply"] - s["add"])).max())
+
+
 def training_summary(cfg):
     d = cfg["data"]
     return (f"trained on CAMEO stacks of {', '.join(d['train_chips'])} (WorldCereal chips, Sentinel-2 L2A + "
@@ -192,16 +221,16 @@ def run_export(cfg, out_dir, check=True, threads=None):
     from ..stack import read_stack
     from .checkpoints import load_trained
     from .cost import dense_cost_per_pixel_date, window_cost_per_sample
-    from .data import ensure_stacks
+    from .data import ensure_stacks, speckle_setting
 
     s2, s1, fm, stats = load_trained(cfg)
-    names = export_models(cfg, s2, s1, fm.fusion, stats, out_dir, training_summary(cfg))
+    names = export_models(cfg, s2, s1, fm.fusion, stats, out_dir, training_summary(cfg), heads=fm)
     report = {"files": {n: os.path.getsize(os.path.join(out_dir, n)) for n in names}}
     report["cost_dense_per_pixel_date"] = dense_cost_per_pixel_date(out_dir)
     report["cost_window_macs"] = window_cost_per_sample(out_dir)["macs"]
     if check:
         chip = cfg["data"]["val_chips"][0]
-        p2, p1 = ensure_stacks(chip, cfg["data"]["stack_dir"])
+        p2, p1 = ensure_stacks(chip, cfg["data"]["stack_dir"], s1_speckle=speckle_setting(cfg))
         a, b = read_stack(p2), read_stack(p1)
         t_n, _, h, w = a.values.shape
         rng = np.random.default_rng(0)
@@ -213,7 +242,8 @@ def run_export(cfg, out_dir, check=True, threads=None):
         report["parity"] = {"chip": chip, "points": len(points), "onnx_vs_torch": r["onnx_vs_torch"],
                             "dense_vs_window": r["dense_vs_window"], "dense_seconds": r["dense_seconds"],
                             "pixel_dates": pixel_dates, "pixel_dates_per_s": pixel_dates / r["dense_seconds"]}
-        if r["onnx_vs_torch"] > 1e-5 or r["dense_vs_window"] > 1e-4:
+        report["parity"]["reconstruction_onnx_vs_torch"] = reconstruction_parity(out_dir, s2, fm, r["dense"], points)
+        if r["onnx_vs_torch"] > 1e-5 or r["dense_vs_window"] > 1e-4 or report["parity"]["reconstruction_onnx_vs_torch"] > 1e-5:
             raise CameoRunError(f"Export check FAILED: {report['parity']}")
     with open(os.path.join(cfg["runs_dir"], cfg["name"], "export_report.json"), "w", encoding="utf-8") as handle:
         json.dump(report, handle, indent=1)

@@ -21,7 +21,7 @@ from torch import nn
 
 from .checkpoints import (best_checkpoint, load_checkpoint, modality_autoencoder, save_checkpoint,
                           stage_dir)
-from .data import WindowSampler, compute_stats, load_chips, to_torch
+from .data import WindowSampler, compute_stats, load_chips, speckle_setting, to_torch
 from .loss import ContextLoss
 from .model import FusionModel
 
@@ -86,8 +86,9 @@ class Stage:
     def __init__(self, name, cfg, device):
         self.name, self.cfg, self.device = name, cfg, device
         data = cfg["data"]
-        self.train_chips = load_chips(data["train_chips"], data["stack_dir"])
-        self.val_chips = load_chips(data["val_chips"], data["stack_dir"])
+        self.speckle = speckle_setting(cfg)  # the Sentinel-1 preparation of the config's stacks
+        self.train_chips = load_chips(data["train_chips"], data["stack_dir"], self.speckle)
+        self.val_chips = load_chips(data["val_chips"], data["stack_dir"], self.speckle)
         self.stats = self.configure_data()
         self.model = self.configure_models().to(device)
         self.configure_losses()
@@ -123,7 +124,7 @@ class ModalityStage(Stage):
     def configure_data(self):
         data = self.cfg["data"]
         # config key only for S1: extra chips with Sentinel-1 alone
-        extra = load_chips(data.get(f"{self.name}_extra_train_chips", []), data["stack_dir"])
+        extra = load_chips(data.get(f"{self.name}_extra_train_chips", []), data["stack_dir"], self.speckle)
         self.train_chips = [c for c in self.train_chips + extra if c.values(self.modality) is not None]
         return compute_stats(self.train_chips)
 
