@@ -7,9 +7,9 @@ print one line and exit with status 2; on success the output paths are printed a
 import argparse
 import json
 import re
-import sys
 
-from ..errors import CameoCancelled, CameoInputError
+from ..cli import run_cli
+from ..errors import CameoInputError
 from ..progress import ConsoleProgress
 from .defaults import (
     DEFAULT_MAX_S1_GAP_DAYS,
@@ -32,7 +32,7 @@ format: docs/stack-format.md. Example, on the Belgian sample chip:
     --s1 chips/belgium_00002806639B424A/S1_GRD-ASCENDING_20m_*.nc \\
     --output-folder out/belgium
 
-exit status: 0 done, 2 bad input or arguments (one-line message), 130 cancelled.
+exit status: 0 done, 2 bad input or arguments (one-line message), 1 failed, 130 cancelled.
 """
 
 
@@ -105,24 +105,20 @@ def build_parser():
 
 
 def main(argv=None):
+    return run_cli(_prepare, argv)
+
+
+def _prepare(argv):
     args = build_parser().parse_args(argv)
-    try:
-        extent, extent_crs = parse_extent(args.extent) if args.extent else (None, None)
-        result = prepare_stack(
-            args.s2, args.output_folder, s2_bands=args.s2_bands, s2_mask=args.s2_mask, s1=args.s1,
-            extent=extent, extent_crs=extent_crs, crs=args.crs,
-            min_valid_fraction=args.min_valid_fraction, max_s1_gap_days=args.max_s1_gap_days,
-            mask_valid_values=args.mask_valid_values, harmonized=args.harmonized, s1_units=args.s1_units,
-            s1_smoothing=not args.no_s1_smoothing, s1_speckle_filter=args.s1_speckle_filter,
-            s1_speckle_size=args.s1_speckle_size, resampling=args.resampling, block_size=args.block_size,
-            substitute_b8a=args.substitute_b8a,
-            progress=None if args.quiet else ConsoleProgress(),
-        )
-    except CameoInputError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    except CameoCancelled as error:
-        print(f"cancelled: {error}", file=sys.stderr)
-        return 130
+    extent, extent_crs = parse_extent(args.extent) if args.extent else (None, None)
+    result = prepare_stack(
+        args.s2, args.output_folder, s2_bands=args.s2_bands, s2_mask=args.s2_mask, s1=args.s1,
+        extent=extent, extent_crs=extent_crs, crs=args.crs,
+        min_valid_fraction=args.min_valid_fraction, max_s1_gap_days=args.max_s1_gap_days,
+        mask_valid_values=args.mask_valid_values, harmonized=args.harmonized, s1_units=args.s1_units,
+        s1_smoothing=not args.no_s1_smoothing, s1_speckle_filter=args.s1_speckle_filter,
+        s1_speckle_size=args.s1_speckle_size, resampling=args.resampling, block_size=args.block_size,
+        substitute_b8a=args.substitute_b8a,
+        progress=None if args.quiet else ConsoleProgress(),
+    )
     print(json.dumps({key: result[key] for key in ("S2_STACK", "S1_STACK", "DATES")}))
-    return 0
