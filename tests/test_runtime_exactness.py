@@ -19,7 +19,7 @@ from models.errors import CameoInputError  # noqa: E402
 from models.manifest import ModelIntegrityError  # noqa: E402
 from models.runtime import MODEL_FILES, embed_raster, embed_tile, embed_windows, load_models  # noqa: E402
 from models.train.export import export_models, parity_check, torch_window_reference  # noqa: E402
-from models.runtime.engine import window_feeds  # noqa: E402
+from models.runtime import window_feeds  # noqa: E402
 from tests.train_helpers import S1_BANDS, S2_BANDS, synthetic_stack, tiny_models  # noqa: E402
 
 
