@@ -9,36 +9,66 @@ import numpy as np
 
 from ..errors import CameoInputError
 from ..progress import check_cancelled
-from .specs import date_window, day_numbers, preprocess, window_offsets
+from .specs import date_window, day_numbers, preprocess
 
 
-class _FrameCache:
-    """Frame features of one modality, computed once per frame (and turned pixel-major,
-    [H*W, F], once) and dropped when no window needs them any more."""
+class _FrameSlots:
+    """Frame features of one modality, computed once per frame and kept in 11 slots (frame i
+    in slot i % 11), chunk-major: every array is [chunks, slots, size, ...], so the inputs
+    of one pixel chunk - the window's 11 frames of a piece - are one contiguous block that
+    ONNX Runtime reads in place, with no per-date gather. A date's window is 11 consecutive
+    frames, so it fills the slots exactly once (in rotated order: attention does not
+    depend on the order of the frames; offsets and validity are given in slot order)."""
 
-    def __init__(self, models, role, spec, values):
+    def __init__(self, models, role, spec, values, size, pixels):
         self.models, self.role, self.spec, self.values = models, role, spec, values
-        self.cache = {}
+        self.size, self.pixels = size, pixels
+        d, layers = int(spec.extra["cameo_token_dim"]), int(spec.extra["cameo_temporal_layers"])
+        self.d, self.layers, slots = d, layers, spec.frames
+        self.chunks = -(-pixels // size)
+        shape = (self.chunks, slots, size)
+        self.token = np.zeros(shape + (d,), np.float32)                       # the frame's query token
+        self.kv = [np.zeros(shape + (d,), np.float32) for _ in range(2 * layers)]  # key_0, value_0, ...
+        self.valid = np.zeros(shape, np.float32)                              # window validity
+        self.held = [None] * slots                                            # frame index per slot
 
-    def get(self, t):
-        if t not in self.cache:
-            x = preprocess(self.values[t:t + 1], self.spec)
-            f = self.models.run(self.role, {"frames": x})[0][0]                # [F, H, W]
-            self.cache[t] = np.ascontiguousarray(f.reshape(f.shape[0], -1).T)   # [H*W, F]
-        return self.cache[t]
+    def _store(self, array, slot, rows):
+        """Pixel-major rows [pixels, ...] into array[:, slot] (the rows after the last pixel stay 0)."""
+        for chunk, start in enumerate(range(0, self.pixels, self.size)):
+            stop = min(start + self.size, self.pixels)
+            array[chunk, slot, :stop - start] = rows[start:stop]
 
-    def drop_before(self, t):
-        for key in [k for k in self.cache if k < t]:
-            del self.cache[key]
+    def load(self, t):
+        """Make sure frame t is in its slot."""
+        slot = t % len(self.held)
+        if self.held[slot] == t:
+            return
+        x = preprocess(self.values[t:t + 1], self.spec)
+        f = self.models.run(self.role, {"frames": x})[0][0]
+        f = f.reshape(f.shape[0], -1)                                          # [F, H*W]
+        d = self.d
+        self._store(self.token, slot, f[:d].T)
+        for piece, array in enumerate(self.kv):
+            self._store(array, slot, f[d * (1 + piece):d * (2 + piece)].T)
+        self._store(self.valid, slot, f[-1])
+        self.held[slot] = t
 
+    def window(self, indices, days, t):
+        """(slot offsets [K], slot of the target) for the window `indices` of date t; padding
+        frames (-1) are in no slot: their slots stay zero (validity 0)."""
+        offsets = np.zeros(len(self.held), np.float32)
+        for i in indices:
+            if i >= 0:
+                self.load(i)
+                offsets[i % len(self.held)] = days[i] - days[t]
+        return offsets, t % len(self.held)
 
-def _pixel_rows(array, start, stop, size):
-    """Rows start:stop of a pixel-major array, zero-padded to exactly `size` rows."""
-    part = array[start:stop]
-    if stop - start < size:
-        pad = np.zeros((size - (stop - start),) + part.shape[1:], part.dtype)
-        part = np.concatenate([part, pad])
-    return part
+    def feeds(self, chunk, offsets, target):
+        feeds = {"query": self.token[chunk, target], "frame_valid": self.valid[chunk], "offsets": offsets}
+        for layer in range(self.layers):
+            feeds[f"key_{layer}"] = self.kv[2 * layer][chunk]
+            feeds[f"value_{layer}"] = self.kv[2 * layer + 1][chunk]
+        return feeds
 
 
 class _DateJob:
@@ -49,42 +79,30 @@ class _DateJob:
     not depend on the tiling. Chunks are independent, so several run at once.
     """
 
-    def __init__(self, models, size, idx, offsets, frames2, frames1, present, gap, out, latents):
-        self.models, self.size = models, size
-        self.indices, self.pos = idx
-        self.offsets = offsets[None]                                            # [1, K]
-        self.exists = np.asarray([[1.0 if i >= 0 else 0.0 for i in self.indices]], dtype=np.float32)
-        self.frames2, self.frames1 = frames2, frames1                           # K x [P, F] or None
-        self.present, self.gap = present, gap                                   # [P], [1]
+    def __init__(self, models, slots2, slots1, window2, window1, present, gap, out, latents):
+        self.models, self.size = models, slots2.size
+        self.slots2, self.slots1 = slots2, slots1
+        self.window2, self.window1 = window2, window1                           # (offsets, target slot)
+        self.present, self.gap = present, gap                                   # [chunks, size], [1]
         self.out, self.latents = out, latents                                   # [E, P], (s2 [L, P], s1 [L, P])
 
-    def _temporal(self, role, frames, start, stop):
-        """Latents [1, size, L] of the chunk from the window's frame features."""
-        first = next(f for f in frames if f is not None)
-        features = np.zeros((1, self.size, len(frames), first.shape[1]), np.float32)  # [1, size, K, F]
-        for k, frame in enumerate(frames):
-            if frame is not None:
-                features[0, :stop - start, k] = frame[start:stop]
-        query = np.ascontiguousarray(features[:, :, self.pos])
-        return self.models.run(role, {"query": query, "features": features,
-                                      "frame_exists": self.exists, "offsets": self.offsets})[0]
-
-    def run(self, start):
+    def run(self, chunk):
+        start = chunk * self.size
         stop = min(start + self.size, self.out.shape[1])
-        z2 = self._temporal("s2_temporal", self.frames2, start, stop)
-        if self.frames1 is not None:
-            z1 = self._temporal("s1_temporal", self.frames1, start, stop)
-            present = _pixel_rows(self.present, start, stop, self.size)[None]
+        z2 = self.models.run("s2_temporal", self.slots2.feeds(chunk, *self.window2))[0]
+        if self.slots1 is not None:
+            z1 = self.models.run("s1_temporal", self.slots1.feeds(chunk, *self.window1))[0]
+            present = self.present[chunk]
         else:
-            z1 = np.zeros((1, self.size, 2 if self.models.s1 is None else self.models.s1.latent_dim), np.float32)
-            present = np.zeros((1, self.size), np.float32)
+            z1 = np.zeros((self.size, 2 if self.models.s1 is None else self.models.s1.latent_dim), np.float32)
+            present = np.zeros(self.size, np.float32)
         e = self.models.run("fusion", {"s2_latent": z2, "s1_latent": z1, "s1_present": present,
                                        "s1_gap_days": self.gap})[0]
         n = stop - start
-        self.out[:, start:stop] = e[0, :n].T
+        self.out[:, start:stop] = e[:n].T
         if self.latents is not None:
-            self.latents[0][:, start:stop] = z2[0, :n].T
-            self.latents[1][:, start:stop] = z1[0, :n].T
+            self.latents[0][:, start:stop] = z2[:n].T
+            self.latents[1][:, start:stop] = z1[:n].T
 
 
 def embed_tile(models, s2_values, dates, *, s2_bands, s1_values=None, s1_bands=None, s1_gap_days=None,
@@ -123,31 +141,28 @@ def embed_tile(models, s2_values, dates, *, s2_bands, s1_values=None, s1_bands=N
         gaps = np.zeros(n_dates, np.float32) if s1_gap_days is None else np.asarray(s1_gap_days, np.float32)
         gaps = np.where(np.isfinite(gaps), gaps, 0.0).astype(np.float32)
     frames, size = spec2.frames, int(max_pixels_per_run)
-    c2 = _FrameCache(models, "s2_frame", spec2, s2_values)
-    c1 = _FrameCache(models, "s1_frame", models.s1, s1_values) if use_s1 else None
+    slots2 = _FrameSlots(models, "s2_frame", spec2, s2_values, size, h * w)
+    slots1 = _FrameSlots(models, "s1_frame", models.s1, s1_values, size, h * w) if use_s1 else None
     out = np.empty((n_dates, models.embedding_dim, h * w), np.float32)
     if return_latents:
         l1 = models.s1.latent_dim if models.s1 is not None else 2
         latents = (np.empty((n_dates, spec2.latent_dim, h * w), np.float32),
                    np.empty((n_dates, l1, h * w), np.float32))
-    starts = range(0, h * w, size)
+    present = np.zeros((slots2.chunks * size), np.float32)
     with ThreadPoolExecutor(models.workers) as pool:
         for t in range(n_dates):
             check_cancelled(progress)
-            idx = date_window(t, n_dates, frames)
-            first = min(i for i in idx[0] if i >= 0)
-            c2.drop_before(first)
-            frames2 = [c2.get(i) if i >= 0 else None for i in idx[0]]
-            frames1, present, gap = None, None, np.zeros(1, np.float32)
+            indices = date_window(t, n_dates, frames)[0]
+            window2 = slots2.window(indices, days, t)
+            window1, gap = None, np.zeros(1, np.float32)
             if use_s1:
-                c1.drop_before(first)
-                frames1 = [c1.get(i) if i >= 0 else None for i in idx[0]]
+                window1 = slots1.window(indices, days, t)
                 centre = s1_values[t, :, halo:halo + h, halo:halo + w]
-                present = np.all(np.isfinite(centre), axis=0).reshape(-1).astype(np.float32)
+                present[:h * w] = np.all(np.isfinite(centre), axis=0).reshape(-1)
                 gap = gaps[t:t + 1]
-            job = _DateJob(models, size, idx, window_offsets(days, idx), frames2, frames1, present, gap,
+            job = _DateJob(models, slots2, slots1, window2, window1, present.reshape(-1, size), gap,
                            out[t], (latents[0][t], latents[1][t]) if return_latents else None)
-            for _ in pool.map(job.run, starts):  # re-raises a chunk's error
+            for _ in pool.map(job.run, range(slots2.chunks)):  # re-raises a chunk's error
                 pass
             if progress is not None:
                 progress.setProgress(100.0 * (t + 1) / n_dates)

@@ -156,12 +156,22 @@ class CameoModels:
             raise CameoInputError(
                 f"The metadata of {MODEL_FILES['fusion']} {problem}: it is not a CAMEO fusion "
                 "model of this version. Use the models shipped with the plugin.") from error
+        self._check_pixel_layout()
         for role, meta in metadata.items():
             if meta.get("cameo_model_version") != self.version or meta.get("cameo_model_name") != self.name:
                 raise CameoInputError(
                     f"{MODEL_FILES[role]} is model {meta.get('cameo_model_name')} "
                     f"{meta.get('cameo_model_version')}, the others are {self.name} {self.version}: "
                     "the model files come from different exports. Reinstall the CAMEO plugin.")
+
+    def _check_pixel_layout(self):
+        """The per-pixel graphs must take the frame-major inputs the dense path feeds."""
+        for role in ("s2_temporal", "s1_temporal"):
+            if role in self.sessions and "key_0" not in [i.name for i in self.sessions[role].get_inputs()]:
+                raise CameoInputError(
+                    f"{MODEL_FILES[role]} has the per-pixel layout of an older CAMEO (inputs query, features, ...): "
+                    "convert the folder with `python -m models.train.reexport FOLDER`, or use the models "
+                    "shipped with the plugin.")
 
     @property
     def halo(self):
