@@ -8,10 +8,11 @@ checkpoints, `python -m models.train export` writes the current layout directly)
 weights are recovered from the ONNX initializers: the same module is exported once with
 distinct random values in every parameter, and each initializer is matched to the
 parameter (as is, transposed, or one row of it) it holds. Frame models, the window
-reference and any other file are kept byte for byte; the new graphs carry the old
-metadata (with the new layout entries) and are checked against the old graphs before
-anything is written (max abs difference <= TOLERANCE on features from the folder's own
-frame models); SHA256SUMS is rewritten.
+reference keep their graphs (their metadata names the new layout); the new graphs carry
+the old metadata (with the new layout entries) and are checked against the old graphs
+before anything is written (max abs difference <= TOLERANCE on features from the folder's
+own frame models); a GPP model's list of the embedding models' sha256 is updated, and
+SHA256SUMS rewritten.
 """
 
 import argparse
@@ -237,37 +238,45 @@ def reexport(folder, out=None):
             _copy_folder(folder, out)
         for role in PER_PIXEL:
             shutil.copyfile(os.path.join(staging, MODEL_FILES[role]), os.path.join(out, MODEL_FILES[role]))
+    for role in ("s2_frame", "s1_frame", "window_reference"):  # same graphs, metadata naming the new layout
+        _set_metadata(os.path.join(out, MODEL_FILES[role]), cameo_layout=LAYOUT, cameo_pixel_layout=PIXEL_LAYOUT)
     _update_gpp_digests(out, diffs)
     names = [n for n in read_manifest(folder) if os.path.isfile(os.path.join(out, n))]
     write_manifest(out, names)
     return {"converted": True, "max_abs_diff": diffs}
 
 
+def _set_metadata(path, **entries):
+    """Set metadata entries of the ONNX file at `path` (its graph unchanged)."""
+    import onnx
+
+    model = onnx.load(path)
+    existing = {p.key: p for p in model.metadata_props}
+    for key, value in entries.items():
+        if key in existing:
+            existing[key].value = value
+        else:
+            entry = model.metadata_props.add()
+            entry.key, entry.value = key, value
+    onnx.save(model, path)
+
+
 def _update_gpp_digests(folder, diffs):
     """A GPP model in the folder names the sha256 of the embedding models it was trained on
     (a stale-model check): the re-exported files give the same numbers, so it names them now."""
-    import onnx
-
     from ..gpp.model import GPP_MODEL_FILE
     from .gpp_experiment import embedding_model_digests
 
     path = os.path.join(folder, GPP_MODEL_FILE)
     if not os.path.isfile(path):
         return
-    model = onnx.load(path)
-    entries = {p.key: p for p in model.metadata_props}
-    if "cameo_embedding_models_sha256" not in entries:
+    if "cameo_embedding_models_sha256" not in _metadata(path):
         return
-    entries["cameo_embedding_models_sha256"].value = json.dumps(embedding_model_digests(folder))
     note = (f"per-pixel graphs re-exported in layout {PIXEL_LAYOUT} by models.train.reexport, same weights; "
             "max abs difference to the graphs it was trained with: "
             + ", ".join(f"{role} {diff:.1e}" for role, diff in sorted(diffs.items())))
-    if "cameo_embedding_models_reexported" in entries:
-        entries["cameo_embedding_models_reexported"].value = note
-    else:
-        entry = model.metadata_props.add()
-        entry.key, entry.value = "cameo_embedding_models_reexported", note
-    onnx.save(model, path)
+    _set_metadata(path, cameo_embedding_models_sha256=json.dumps(embedding_model_digests(folder)),
+                  cameo_embedding_models_reexported=note)
 
 
 def _copy_folder(folder, out):
