@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/bench_distributed.py [--size 256] [--tile 128] [--dates 24]
                                                      [--workers 1 2] [--single] [--models-dir DIR]
+                                                     [--baseline-rev REV] [--repeats 3]
 
 Builds an S2 + S1 stack of size x size px x dates by tiling the real Belgian chip
 (as benchmarks/bench_embed.py does), then runs `python -m models.distributed embed`
@@ -17,12 +18,18 @@ The last line estimates, from the measured per-tile compute cost with 1 worker, 
 wall time of one Sentinel-2 tile (10980 x 10980 px, 24 dates) on N workers:
 max(tiles x cost / N, the client's copying of tiles into the per-date files) + publishing
 the COGs (serial, at the end), each scaled from the measured 1-worker run by pixel-dates.
+
+--baseline-rev REV: instead, the Dask runner of git revision REV (its code and bundled
+models, benchmarks/revisions.py) and this tree's run alternately, --repeats times each,
+with the first --workers count; prints the medians of the compute seconds per tile task
+and their ratio (REV / this tree: the speed-up per tile).
 """
 
 import argparse
 import json
 import math
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -52,14 +59,14 @@ def models_for_bench(folder, models_dir):
     return out, "tiny"
 
 
-def run_distributed(stacks, out, workers, tile, models_dir):
+def run_distributed(stacks, out, workers, tile, models_dir, repo=REPO):
     command = [sys.executable, "-m", "models.distributed", "embed", "--s2", stacks["S2_STACK"],
                "--s1", stacks["S1_STACK"], "--out", out, "--tile-size", str(tile), "--workers", str(workers),
                "--no-progress"]
     if models_dir:
         command += ["--models-dir", models_dir]
     started = time.perf_counter()
-    done = subprocess.run(command, cwd=REPO, capture_output=True, text=True)
+    done = subprocess.run(command, cwd=repo, capture_output=True, text=True)
     wall = time.perf_counter() - started
     if done.returncode != 0:
         raise SystemExit(f"{' '.join(command)} failed ({done.returncode}):\n{done.stderr}")
@@ -76,6 +83,30 @@ def run_single(stacks, out, tile, models_dir):
     return time.perf_counter() - started, json.loads(done.stdout.strip().splitlines()[-1])
 
 
+def compare(args, folder, stacks, models_dir, baseline):
+    """The two Dask runners alternately; compute seconds per tile task, medians and ratio."""
+    from revisions import alternating, load_average, ratio_of_medians
+
+    per_tile = {"baseline": [], "current": []}
+    workers = args.workers[0]
+    for number, label in alternating(args.repeats):
+        out = os.path.join(folder, f"out-{label}-{number}")
+        repo, models = (baseline, None) if label == "baseline" else (REPO, models_dir)
+        wall, summary = run_distributed(stacks, out, workers, args.tile, models, repo)
+        shutil.rmtree(out, ignore_errors=True)
+        per_tile[label].append(summary["compute_seconds"] / summary["tiles"])
+        print(json.dumps({"engine": label, "run": number + 1, "workers": workers, "wall_seconds": round(wall, 2),
+                          "load_avg": load_average(),
+                          "compute_seconds_per_tile": round(per_tile[label][-1], 3),
+                          **{k: summary[k] for k in ("tiles", "seconds", "compute_seconds", "pixel_dates_per_s")}}),
+              flush=True)
+    medians, ratio = ratio_of_medians(per_tile, higher_is_better=False)
+    print(json.dumps({"baseline_rev": args.baseline_rev, "repeats": args.repeats, "size": args.size,
+                      "tile": args.tile, "dates": args.dates, "workers": workers,
+                      "median_compute_seconds_per_tile": {k: round(v, 3) for k, v in medians.items()},
+                      "speedup_per_tile": ratio}), flush=True)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--size", type=int, default=256)
@@ -84,12 +115,17 @@ def main():
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--single", action="store_true", help="also run the single-process engine")
     parser.add_argument("--models-dir")
+    parser.add_argument("--baseline-rev", default=None, help="git revision to compare with, side by side")
+    parser.add_argument("--repeats", type=int, default=3, help="runs of each runner with --baseline-rev")
     args = parser.parse_args()
-    from bench_embed import build_stacks
+    from bench_embed import build_stacks, prepare_chip
+    from revisions import extract_revision
 
     with tempfile.TemporaryDirectory(prefix="cameo-bench-dist-") as folder:
         models_dir, which = models_for_bench(folder, args.models_dir)
-        stacks = build_stacks(folder, args.size, args.dates)
+        stacks = build_stacks(folder, prepare_chip(folder), args.size, args.dates)
+        if args.baseline_rev:
+            return compare(args, folder, stacks, models_dir, extract_revision(args.baseline_rev, folder))
         common = {"size": args.size, "dates": args.dates, "tile": args.tile, "models": which,
                   "cpu_count": os.cpu_count()}
         results = {}

@@ -1,7 +1,8 @@
 """Whole-engine benchmark of cameo:embed's core: speed and peak memory versus raster size.
 
     .venv/bin/python benchmarks/bench_embed.py [--sizes 256 512] [--dates 24] [--tile 256]
-                                               [--threads 0] [--models-dir DIR]
+                                               [--threads 0] [--models-dir DIR] [--workdir DIR]
+                                               [--baseline-rev REV] [--repeats 3]
 
 For each size, writes an S2 + S1 stack of size x size px x dates on disk by tiling the
 real Belgian chip (prepared with models.stack), then runs models.embedding.embed_stacks
@@ -11,6 +12,11 @@ and the achieved GFLOP/s (MFLOP per pixel-date counted from the ONNX graphs x pi
 next to this machine's float32 matrix-multiply rates measured in the same run
 (benchmarks/machine.py: ONNX Runtime, numpy, torch).
 With memory bounded by the tile size, peak RSS stays flat as the raster grows.
+
+--baseline-rev REV: the engine at git revision REV (its code and its bundled models,
+extracted with `git archive` into a temporary folder) runs on the same stacks, the two
+alternating (REV, this tree; then this tree, REV; ...) `--repeats` times each, so both
+see the same machine load; prints the medians and their ratio (this tree / REV).
 """
 
 import argparse
@@ -18,6 +24,7 @@ import glob
 import json
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -27,6 +34,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
 from machine import matmul_rates  # noqa: E402  (benchmarks/machine.py)
+from revisions import alternating, extract_revision, load_average, ratio_of_medians  # noqa: E402
 
 
 def mflop_per_pixel_date(models_dir):
@@ -83,7 +91,10 @@ def peak_rss_mb():
 
 
 def run_one(args):
-    """In the child process: one embedding run, its figures as JSON on stdout."""
+    """In the child process: one embedding run, its figures as JSON on stdout (with the
+    engine of the tree --repo, this one by default)."""
+    if args.repo:
+        sys.path[0] = os.path.abspath(args.repo)
     from models.embedding.job import embed_stacks
 
     started = time.perf_counter()
@@ -96,6 +107,36 @@ def run_one(args):
                       "providers": run.providers}))
 
 
+def run_child(args, stacks, out, repo=None):
+    command = [sys.executable, os.path.abspath(__file__), "--child", "--s2", stacks["S2_STACK"],
+               "--s1", stacks["S1_STACK"], "--out", out, "--tile", str(args.tile), "--threads", str(args.threads)]
+    if args.models_dir and repo is None:
+        command += ["--models-dir", args.models_dir]
+    if repo:
+        command += ["--repo", repo]
+    child = subprocess.run(command, check=True, capture_output=True, text=True)
+    shutil.rmtree(out, ignore_errors=True)  # T files of size x size x 7 float32 per run
+    return json.loads(child.stdout.strip().splitlines()[-1])
+
+
+def compare(args, folder, stacks, size, mflop, machine, baseline):
+    """Baseline and this tree alternately, `repeats` runs each; one JSON line per run, then the summary."""
+    rates = {"baseline": [], "current": []}
+    for number, label in alternating(args.repeats):
+        load = load_average()
+        figures = run_child(args, stacks, os.path.join(folder, f"out_{size}_{label}_{number}"),
+                            baseline if label == "baseline" else None)
+        rates[label].append(figures["pixel_dates_per_s"])
+        print(json.dumps({"size": size, "engine": label, "run": number + 1, "load_avg_before": load, **figures}),
+              flush=True)
+    medians, ratio = ratio_of_medians(rates)
+    achieved = mflop * medians["current"] / 1e3
+    print(json.dumps({"size": size, "baseline_rev": args.baseline_rev, "repeats": args.repeats,
+                      "median_pixel_dates_per_s": medians, "ratio_of_medians": ratio,
+                      "achieved_gflops": round(achieved, 1),
+                      "fraction_of_onnxruntime_matmul": round(achieved / machine["onnxruntime"], 3)}), flush=True)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", type=int, nargs="+", default=[256, 512])
@@ -103,28 +144,32 @@ def main():
     parser.add_argument("--tile", type=int, default=256)
     parser.add_argument("--threads", type=int, default=0)
     parser.add_argument("--models-dir", default=None)
-    parser.add_argument("--workdir", default=None, help="folder for the temporary stacks (default: the system's)")
+    parser.add_argument("--workdir", default=None, help="folder for the temporary stacks (default: the system's; "
+                        "created when missing)")
+    parser.add_argument("--baseline-rev", default=None, help="git revision to compare with, side by side")
+    parser.add_argument("--repeats", type=int, default=3, help="runs of each engine with --baseline-rev")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--repo", help=argparse.SUPPRESS)
     parser.add_argument("--s2", help=argparse.SUPPRESS)
     parser.add_argument("--s1", help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         return run_one(args)
+    if args.workdir:
+        os.makedirs(args.workdir, exist_ok=True)
     machine = matmul_rates()
     mflop = mflop_per_pixel_date(args.models_dir)
     print(json.dumps({"machine_matmul_gflops": machine, "mflop_per_pixel_date": round(mflop, 3)}), flush=True)
     with tempfile.TemporaryDirectory(prefix="cameo-bench-", dir=args.workdir) as folder:
+        baseline = extract_revision(args.baseline_rev, folder) if args.baseline_rev else None
         prepared = prepare_chip(folder)
         for size in args.sizes:
             stacks = build_stacks(folder, prepared, size, args.dates)
-            command = [sys.executable, os.path.abspath(__file__), "--child", "--s2", stacks["S2_STACK"],
-                       "--s1", stacks["S1_STACK"], "--out", os.path.join(folder, f"out_{size}"),
-                       "--tile", str(args.tile), "--threads", str(args.threads)]
-            if args.models_dir:
-                command += ["--models-dir", args.models_dir]
-            child = subprocess.run(command, check=True, capture_output=True, text=True)
-            figures = json.loads(child.stdout.strip().splitlines()[-1])
+            if baseline:
+                compare(args, folder, stacks, size, mflop, machine, baseline)
+                continue
+            figures = run_child(args, stacks, os.path.join(folder, f"out_{size}"))
             figures["achieved_gflops"] = round(mflop * figures["pixel_dates_per_s"] / 1e3, 1)
             print(json.dumps({"size": size, "dates": args.dates, "tile": args.tile, **figures}), flush=True)
 

@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/bench_gpp.py [--size 512] [--dates 24] [--embed-size 512] [--threads 0]
                                              [--models-dir DIR] [--gpp-model FILE]
+                                             [--baseline-rev REV] [--repeats 3]
 
 Builds a size x size px x dates S2 + S1 stack by tiling the real Belgian chip (prepared with
 models.stack at the default 0.5 valid fraction; `dates` dates picked evenly over the chip's
@@ -12,18 +13,25 @@ to size x size for GPP (GPP's cost does not depend on the values). Prints one JS
 seconds and pixel-dates/s of both steps (all stack pixel-dates; GPP also per predicted date).
 The embedding is made without Sentinel-1: GPP of embeddings made with Sentinel-1 adds one
 Sentinel-2-only embedding pass (the path the GPP model was trained on), measured as such.
+
+--baseline-rev REV: both steps also run with the code and bundled models of git revision
+REV (benchmarks/revisions.py), alternating with this tree, --repeats times each, on the
+same stacks; prints the medians and the ratios (this tree / REV) of both steps' pixel-dates/s.
 """
 
 import argparse
 import glob
 import json
 import os
+import shutil
+import subprocess
 import sys
 import tempfile
 import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
+sys.path.insert(1, os.path.join(REPO, "benchmarks"))
 
 
 def build(folder, size, n_dates):
@@ -73,6 +81,68 @@ def tile_embeddings(run, folder, size):
     return writer.publish()[1]
 
 
+def run_steps(args):
+    """In the child process (engine of the tree --repo): embed, then GPP; figures as JSON."""
+    sys.path[0] = os.path.abspath(args.repo or REPO)
+    from models.embedding.job import embed_stacks
+    from models.gpp.predict import predict_gpp
+
+    embed_size = args.embed_size or args.size
+    threads = args.threads or None
+    folder = args.out
+    started = time.perf_counter()
+    run = embed_stacks(args.s2, os.path.join(folder, "emb"), threads=threads, models_dir=args.models_dir)
+    embed_seconds = time.perf_counter() - started
+    index = run.index_path
+    if embed_size != args.size:
+        index = tile_embeddings(run, os.path.join(folder, "emb_tiled"), args.size)
+    started = time.perf_counter()
+    gpp = predict_gpp(index, os.path.join(folder, "gpp"), model_path=args.gpp_model, threads=threads)
+    gpp_seconds = time.perf_counter() - started
+    predicted = len(gpp.predicted_dates) * args.size * args.size
+    print(json.dumps({
+        "size": args.size, "dates": len(run.dates), "embed_size": embed_size,
+        "embed_seconds": round(embed_seconds, 1),
+        "embed_pixel_dates_per_s": round(run.pixel_dates / embed_seconds),
+        "gpp_seconds": round(gpp_seconds, 1),
+        "gpp_pixel_dates_per_s": round(gpp.pixel_dates / gpp_seconds),
+        "gpp_predicted_dates": len(gpp.predicted_dates),
+        "gpp_predicted_pixel_dates_per_s": round(predicted / gpp_seconds),
+        "gpp_seconds_per_embed_seconds_same_size": round(
+            gpp_seconds / (embed_seconds * (args.size / embed_size) ** 2), 3)}), flush=True)
+
+
+def run_child(args, s2, out, repo=None):
+    command = [sys.executable, os.path.abspath(__file__), "--child", "--s2", s2, "--out", out,
+               "--size", str(args.size), "--embed-size", str(args.embed_size or args.size),
+               "--threads", str(args.threads)]
+    if repo is None:
+        command += [f"--{k}={v}" for k, v in (("models-dir", args.models_dir), ("gpp-model", args.gpp_model)) if v]
+    else:
+        command += ["--repo", repo]
+    child = subprocess.run(command, check=True, capture_output=True, text=True)
+    shutil.rmtree(out, ignore_errors=True)
+    return json.loads(child.stdout.strip().splitlines()[-1])
+
+
+def compare(args, folder, s2, baseline):
+    from revisions import alternating, load_average, ratio_of_medians
+
+    rates = {k: {"baseline": [], "current": []} for k in ("embed_pixel_dates_per_s", "gpp_pixel_dates_per_s",
+                                                          "gpp_seconds_per_embed_seconds_same_size")}
+    for number, label in alternating(args.repeats):
+        figures = run_child(args, s2, os.path.join(folder, f"run_{label}_{number}"),
+                            baseline if label == "baseline" else None)
+        for key in rates:
+            rates[key][label].append(figures[key])
+        print(json.dumps({"engine": label, "run": number + 1, "load_avg": load_average(), **figures}), flush=True)
+    summary = {"baseline_rev": args.baseline_rev, "repeats": args.repeats}
+    for key in rates:
+        medians, ratio = ratio_of_medians(rates[key])
+        summary[key] = {"median": medians, "ratio": ratio}
+    print(json.dumps(summary), flush=True)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--size", type=int, default=512)
@@ -81,35 +151,23 @@ def main():
     parser.add_argument("--threads", type=int, default=0)
     parser.add_argument("--models-dir", default=None)
     parser.add_argument("--gpp-model", default=None)
+    parser.add_argument("--baseline-rev", default=None, help="git revision to compare with, side by side")
+    parser.add_argument("--repeats", type=int, default=3, help="runs of each engine with --baseline-rev")
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--repo", help=argparse.SUPPRESS)
+    parser.add_argument("--s2", help=argparse.SUPPRESS)
+    parser.add_argument("--out", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    from models.embedding.job import embed_stacks
-    from models.gpp.predict import predict_gpp
+    if args.child:
+        return run_steps(args)
+    from revisions import extract_revision
 
-    embed_size = args.embed_size or args.size
-    threads = args.threads or None
     with tempfile.TemporaryDirectory(prefix="cameo-bench-gpp-") as folder:
-        stacks = build(folder, embed_size, args.dates)
-        started = time.perf_counter()
-        run = embed_stacks(stacks["S2_STACK"], os.path.join(folder, "emb"), threads=threads,
-                           models_dir=args.models_dir)
-        embed_seconds = time.perf_counter() - started
-        index = run.index_path
-        if embed_size != args.size:
-            index = tile_embeddings(run, os.path.join(folder, "emb_tiled"), args.size)
-        started = time.perf_counter()
-        gpp = predict_gpp(index, os.path.join(folder, "gpp"), model_path=args.gpp_model, threads=threads)
-        gpp_seconds = time.perf_counter() - started
-        predicted = len(gpp.predicted_dates) * args.size * args.size
-        print(json.dumps({
-            "size": args.size, "dates": len(run.dates), "embed_size": embed_size,
-            "embed_seconds": round(embed_seconds, 1),
-            "embed_pixel_dates_per_s": round(run.pixel_dates / embed_seconds),
-            "gpp_seconds": round(gpp_seconds, 1),
-            "gpp_pixel_dates_per_s": round(gpp.pixel_dates / gpp_seconds),
-            "gpp_predicted_dates": len(gpp.predicted_dates),
-            "gpp_predicted_pixel_dates_per_s": round(predicted / gpp_seconds),
-            "gpp_seconds_per_embed_seconds_same_size": round(
-                gpp_seconds / (embed_seconds * (args.size / embed_size) ** 2), 3)}), flush=True)
+        baseline = extract_revision(args.baseline_rev, folder) if args.baseline_rev else None
+        stacks = build(folder, args.embed_size or args.size, args.dates)
+        if baseline:
+            return compare(args, folder, stacks["S2_STACK"], baseline)
+        print(json.dumps(run_child(args, stacks["S2_STACK"], os.path.join(folder, "run"))), flush=True)
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from models.runtime.engine import ModalitySpec, preprocess
+from models.runtime.specs import ModalitySpec, preprocess
 from models.stack.prepare import _linear, _s1_linear
 
 REPO = Path(__file__).resolve().parent.parent

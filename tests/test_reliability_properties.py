@@ -225,7 +225,7 @@ json_values = st.recursive(st.one_of(st.none(), st.booleans(), st.floats(allow_n
        st.dictionaries(st.sampled_from(sorted(GOOD_META)), st.one_of(metadata_text, json_values.map(json.dumps)),
                        max_size=3))
 def test_modality_metadata_is_used_or_refused_clearly(removed, changed, ):
-    from models.runtime.engine import ModalitySpec
+    from models.runtime.specs import ModalitySpec
 
     meta = dict(GOOD_META)
     meta.update(changed)
@@ -241,7 +241,7 @@ def test_modality_metadata_is_used_or_refused_clearly(removed, changed, ):
 
 
 def test_the_unchanged_metadata_is_accepted():
-    from models.runtime.engine import ModalitySpec
+    from models.runtime.specs import ModalitySpec
 
     spec = ModalitySpec.from_metadata(GOOD_META)
     assert spec.bands == S2 and spec.window == 15

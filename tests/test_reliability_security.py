@@ -38,7 +38,7 @@ def _code_lines(path):
 
 def test_the_plugin_files_include_the_runtime_and_exclude_training():
     files = plugin_python_files()
-    assert "models/runtime/engine.py" in files and "algorithms/embed.py" in files
+    assert "models/runtime/specs.py" in files and "models/runtime/dense.py" in files and "algorithms/embed.py" in files
     assert not [f for f in files if f.startswith(("models/train/", "tests/"))]
 
 
@@ -120,7 +120,7 @@ def test_no_path_reaches_a_shell():
 
 def test_bundled_or_user_models_are_checked_before_onnxruntime_sees_them():
     # Every InferenceSession of the runtime is created from a path that went through the manifest.
-    text = open(os.path.join(REPO, "models", "runtime", "engine.py"), encoding="utf-8").read()
+    text = open(os.path.join(REPO, "models", "runtime", "specs.py"), encoding="utf-8").read()
     assert "verified_model_path(name, models_dir) if verify" in text
     assert re.findall(r"InferenceSession\((\w+)", text) == ["path"]
 

@@ -21,7 +21,7 @@ import numpy as np
 
 from ..errors import CameoInputError
 from ..manifest import MODELS_DIR, verified_model_path
-from ..runtime.engine import session_options
+from ..runtime.specs import open_session
 from .aoa import AreaOfApplicability
 
 GPP_MODEL_FILE = "cameo_gpp.onnx"
@@ -68,18 +68,11 @@ class GPPModel:
 
 def load_gpp_model(path=None, threads=None, verify=True):
     """The bundled GPP model (checked against models/onnx/SHA256SUMS) or the ONNX file `path`."""
-    import onnxruntime
-
     if path is None:
         path = verified_model_path(GPP_MODEL_FILE, MODELS_DIR) if verify else os.path.join(MODELS_DIR, GPP_MODEL_FILE)
     elif not os.path.isfile(path):
         raise CameoInputError(f"GPP model {path} does not exist.")
-    options = session_options(threads, spinning=not threads)
-    try:
-        session = onnxruntime.InferenceSession(path, options, providers=["CPUExecutionProvider"])
-    except Exception as error:  # onnxruntime raises its own Fail/InvalidProtobuf types
-        raise CameoInputError(f"{path} is not a readable ONNX model ({error}).") from error
-    meta = dict(session.get_modelmeta().custom_metadata_map)
+    session, meta = open_session(path, "gpp", threads, fix=f"Give a model exported by {EXPORTER}.")
     if meta.get("cameo_role") != "gpp":
         raise CameoInputError(f"{os.path.basename(path)} is not a CAMEO GPP model (its metadata has no "
                               f"cameo_role = gpp): give a model exported by {EXPORTER}.")

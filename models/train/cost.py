@@ -86,24 +86,26 @@ def dense_cost_per_pixel_date(models_dir, side=32, frames=11):
     latents = {}
     for mod in ("s2", "s1"):
         m = meta(f"{mod}_frame")
-        bands, feat, halo = len(json.loads(m["cameo_bands"])), int(m["cameo_feature_channels"]), int(m["cameo_halo"])
+        bands, halo = len(json.loads(m["cameo_bands"])), int(m["cameo_halo"])
         latents[mod] = int(m["cameo_latent_dim"])
         rng = np.random.default_rng(0)
         x = rng.normal(size=(1, bands + 1, side + 2 * halo, side + 2 * halo)).astype(np.float32)
         c = count_macs(os.path.join(models_dir, MODEL_FILES[f"{mod}_frame"]), {"frames": x})
-        feeds = {"query": rng.normal(size=(1, pixels, feat)).astype(np.float32),
-                 "features": rng.normal(size=(1, pixels, frames, feat)).astype(np.float32),
-                 "frame_exists": np.ones((1, frames), np.float32),
-                 "offsets": np.arange(-5, 6, dtype=np.float32)[None] * 5}
-        feeds["features"][..., -1] = 1.0
+        d, layers = int(m["cameo_token_dim"]), int(m["cameo_temporal_layers"])
+        feeds = {"query": rng.normal(size=(pixels, d)).astype(np.float32),
+                 "frame_valid": np.ones((frames, pixels), np.float32),
+                 "offsets": np.arange(-5, 6, dtype=np.float32) * 5}
+        for layer in range(layers):
+            for kind in ("key", "value"):
+                feeds[f"{kind}_{layer}"] = rng.normal(size=(frames, pixels, d)).astype(np.float32)
         t = count_macs(os.path.join(models_dir, MODEL_FILES[f"{mod}_temporal"]), feeds)
         result[f"{mod}_frame"] = c["macs"] / pixels
         result[f"{mod}_temporal"] = t["macs"] / pixels
         total += (c["macs"] + t["macs"]) / pixels
         total_el += (c["elementwise"] + t["elementwise"]) / pixels
-    feeds = {"s2_latent": np.ones((1, pixels, latents["s2"]), np.float32),
-             "s1_latent": np.ones((1, pixels, latents["s1"]), np.float32),
-             "s1_gap_days": np.ones(1, np.float32), "s1_present": np.ones((1, pixels), np.float32)}
+    feeds = {"s2_latent": np.ones((pixels, latents["s2"]), np.float32),
+             "s1_latent": np.ones((pixels, latents["s1"]), np.float32),
+             "s1_gap_days": np.ones(1, np.float32), "s1_present": np.ones(pixels, np.float32)}
     f = count_macs(os.path.join(models_dir, MODEL_FILES["fusion"]), feeds)
     result["fusion"] = f["macs"] / pixels
     total += f["macs"] / pixels

@@ -25,7 +25,7 @@ import os
 
 import numpy as np
 
-from ..runtime.engine import ModalitySpec, date_window, preprocess
+from ..runtime.specs import ModalitySpec, date_window, preprocess
 from .spec import FRAMES, HALO, MODALITIES, WINDOW, scaled
 
 

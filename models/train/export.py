@@ -2,10 +2,11 @@
 
 Files (names in models.runtime.MODEL_FILES), all from the same weights:
 - cameo_s2_frame.onnx / cameo_s1_frame.onnx: frames [N, C+1, H+14, W+14] -> features [N, F, H, W]
-- cameo_s2_temporal.onnx / cameo_s1_temporal.onnx (pixel-major, P pixels): query [N, P, F],
-  features [N, P, 11, F], frame_exists [N, 11], offsets [N, 11] -> latent [N, P, L]
-- cameo_fusion.onnx: s2_latent [N, P, 9], s1_latent [N, P, 2], s1_gap_days [N], s1_present [N, P]
-  -> embedding [N, P, 7]
+- cameo_s2_temporal.onnx / cameo_s1_temporal.onnx (one chunk of P pixels, one target date,
+  frame-major): query [P, d], frame_valid [11, P], offsets [11], key_l / value_l [11, P, d]
+  per temporal layer l -> latent [P, L]
+- cameo_fusion.onnx: s2_latent [P, 9], s1_latent [P, 2], s1_gap_days [1], s1_present [P]
+  -> embedding [P, 7]
 - cameo_window_reference.onnx: one 15 x 15 x 11 window per sample -> embedding [N, 7] (the
   per-window reference the dense path must equal)
 """
@@ -26,6 +27,15 @@ from .spec import (DATE_WINDOW_RULE, EDGE_RULE, EMBEDDING_NAMES, FRAMES, HALO, M
                    S1_PRESENT_RULE, WINDOW)
 
 METADATA_FORMAT = "1"
+# Layout of the per-pixel graphs (temporal, fusion): "2" is frame-major, one chunk and one
+# date per call (models.train.model.DenseTemporal / DenseFusion); the first layout had no
+# such entry (DenseTemporalV1 / DenseFusionV1, converted by models.train.reexport).
+PIXEL_LAYOUT = "2"
+LAYOUT = ("frame: frames [N, C+1, H+14, W+14] -> features [N, F, H, W]; temporal (one chunk of P pixels, one "
+          "target date, frame-major): query [P, d], frame_valid [11, P], offsets [11], key_l and value_l "
+          "[11, P, d] for each temporal layer l -> latent [P, L]; fusion: s2_latent [P, 9], s1_latent [P, 2], "
+          "s1_gap_days [1], s1_present [P] -> embedding [P, 7]; F = d + 2 * layers * d + 1: the token, then "
+          "key and value of each layer, the last feature channel is the window validity")
 
 
 def _metadata(cfg, role, modality, stats, extra, training_summary):
@@ -46,11 +56,8 @@ def _metadata(cfg, role, modality, stats, extra, training_summary):
         "cameo_embedding_dim": str(len(EMBEDDING_NAMES)),
         "cameo_output_names": json.dumps(EMBEDDING_NAMES),
         "cameo_training_data": training_summary,
-        "cameo_layout": ("frame: frames [N, C+1, H+14, W+14] -> features [N, F, H, W]; temporal (pixel-major): "
-                         "query [N, P, F], features [N, P, 11, F], frame_exists [N, 11], offsets [N, 11] "
-                         "-> latent [N, P, L]; fusion: s2_latent [N, P, 9], s1_latent [N, P, 2], s1_gap_days [N], "
-                         "s1_present [N, P] -> embedding [N, P, 7]; F = token + 2 * layers * token + 1, the last "
-                         "feature channel is the window validity"),
+        "cameo_layout": LAYOUT,
+        "cameo_pixel_layout": PIXEL_LAYOUT,
         "cameo_config": json.dumps(cfg, sort_keys=True),
         "cameo_s1_speckle_filter": speckle_describe(cfg["data"]["s1_speckle_filter"], cfg["data"]["s1_speckle_size"]),
     }
@@ -91,6 +98,34 @@ def _export(module, args, path, input_names, output_names, dynamic_axes, metadat
     onnx.save(model, path)
 
 
+def temporal_inputs(layers):
+    return ["query", "frame_valid", "offsets"] + [f"{kind}_{layer}" for layer in range(layers)
+                                                  for kind in ("key", "value")]
+
+
+def export_temporal(ae, path, metadata, opset):
+    """The per-pixel temporal graph of autoencoder `ae` (layout PIXEL_LAYOUT) with `metadata`."""
+    d, layers, pixels = ae.temporal.d, ae.temporal.layers, 6
+    names = temporal_inputs(layers)
+    args = (torch.zeros(pixels, d), torch.ones(FRAMES, pixels), torch.zeros(FRAMES)) + tuple(
+        torch.zeros(FRAMES, pixels, d) for _ in range(2 * layers))
+    axes = {"query": {0: "pixels"}, "frame_valid": {1: "pixels"}, "latent": {0: "pixels"}}
+    axes.update({n: {1: "pixels"} for n in names[3:]})
+    _export(DenseTemporal(ae), args, path, names, ["latent"], axes, metadata, opset)
+
+
+FUSION_INPUTS = ["s2_latent", "s1_latent", "s1_gap_days", "s1_present"]
+
+
+def export_fusion(fusion, path, metadata, opset):
+    """The per-pixel fusion graph (layout PIXEL_LAYOUT) with `metadata`."""
+    l2, l1 = fusion.p2.in_features, fusion.p1.in_features
+    args = (torch.ones(6, l2), torch.ones(6, l1), torch.zeros(1), torch.ones(6))
+    axes = {"s2_latent": {0: "pixels"}, "s1_latent": {0: "pixels"}, "s1_present": {0: "pixels"},
+            "embedding": {0: "pixels"}}
+    _export(DenseFusion(fusion), args, path, FUSION_INPUTS, ["embedding"], axes, metadata, opset)
+
+
 def export_models(cfg, s2_ae, s1_ae, fusion, stats, out_dir, training_summary="", opset=None, heads=None):
     """Write the ONNX files and SHA256SUMS into out_dir; returns the file names.
 
@@ -103,7 +138,6 @@ def export_models(cfg, s2_ae, s1_ae, fusion, stats, out_dir, training_summary=""
         m.eval()
     names = []
     nhw = {0: "batch", 2: "height", 3: "width"}
-    npx = {0: "batch", 1: "pixels"}
     for mod, ae in (("S2", s2_ae), ("S1", s1_ae)):
         c = len(MODALITIES[mod]["bands"])
         feat = ae.frame.feature_channels
@@ -116,20 +150,13 @@ def export_models(cfg, s2_ae, s1_ae, fusion, stats, out_dir, training_summary=""
                 _metadata(cfg, "frame", mod, stats, extra, training_summary), opset)
         names.append(MODEL_FILES[role])
         role = f"{mod.lower()}_temporal"
-        args = (torch.zeros(1, 6, feat), torch.zeros(1, 6, FRAMES, feat), torch.ones(1, FRAMES),
-                torch.zeros(1, FRAMES))
-        _export(DenseTemporal(ae), args, os.path.join(out_dir, MODEL_FILES[role]),
-                ["query", "features", "frame_exists", "offsets"], ["latent"],
-                {"query": npx, "features": npx, "frame_exists": {0: "batch"}, "offsets": {0: "batch"}, "latent": npx},
-                _metadata(cfg, "temporal", mod, stats, extra, training_summary), opset)
+        export_temporal(ae, os.path.join(out_dir, MODEL_FILES[role]),
+                        _metadata(cfg, "temporal", mod, stats, extra, training_summary), opset)
         names.append(MODEL_FILES[role])
     l2, l1 = s2_ae.temporal.out2.out_features, s1_ae.temporal.out2.out_features
-    args = (torch.ones(1, 6, l2), torch.ones(1, 6, l1), torch.zeros(1), torch.ones(1, 6))
-    _export(DenseFusion(fusion), args, os.path.join(out_dir, MODEL_FILES["fusion"]),
-            ["s2_latent", "s1_latent", "s1_gap_days", "s1_present"], ["embedding"],
-            {"s2_latent": npx, "s1_latent": npx, "s1_gap_days": {0: "batch"}, "s1_present": npx, "embedding": npx},
-            _metadata(cfg, "fusion", "S2+S1", stats, {"cameo_s2_latent_dim": l2, "cameo_s1_latent_dim": l1},
-                      training_summary), opset)
+    export_fusion(fusion, os.path.join(out_dir, MODEL_FILES["fusion"]),
+                  _metadata(cfg, "fusion", "S2+S1", stats, {"cameo_s2_latent_dim": l2, "cameo_s1_latent_dim": l1},
+                            training_summary), opset)
     names.append(MODEL_FILES["fusion"])
     c2, c1 = len(MODALITIES["S2"]["bands"]) + 1, len(MODALITIES["S1"]["bands"]) + 1
     args = (torch.zeros(2, FRAMES, c2, WINDOW, WINDOW), torch.ones(2, FRAMES), torch.zeros(2, FRAMES),
@@ -145,7 +172,7 @@ def export_models(cfg, s2_ae, s1_ae, fusion, stats, out_dir, training_summary=""
     if heads is not None:
         _export(CentreReconstruction(heads, s2_ae, MODALITIES["S2"]["scaling"]), (torch.ones(1, 6, len(EMBEDDING_NAMES)),),
                 os.path.join(out_dir, MODEL_FILES["s2_reconstruction"]), ["embedding"], ["reconstruction"],
-                {"embedding": npx, "reconstruction": npx},
+                {"embedding": {0: "batch", 1: "pixels"}, "reconstruction": {0: "batch", 1: "pixels"}},
                 _metadata(cfg, "s2_reconstruction", "S2", stats, {}, training_summary), opset)
         names.append(MODEL_FILES["s2_reconstruction"])
     # keep the entries of other models in the folder (e.g. the GPP model cameo_gpp.onnx)

@@ -328,9 +328,89 @@ class DenseFrame(nn.Module):
 
 
 class DenseTemporal(nn.Module):
-    """Pixel-major (no transposes in the graph): query [N, P, F] (the target frame's
-    features), features [N, P, K, F] (the window's frames), frame_exists [N, K],
-    offsets [N, K] (days to the target) -> latent [N, P, L]. N target dates, P pixels."""
+    """The temporal encoder for one chunk of P pixels and one target date, frame-major so that
+    every input is one contiguous block and no op slices or copies a piece out of another:
+    query [P, d] (the target frame's token), frame_valid [K, P] (window validity, 0 for
+    padding frames), offsets [K] (days to the target), then per temporal layer l its
+    key_l and value_l [K, P, d] (each frame's keys and values) -> latent [P, L].
+
+    The same arithmetic as `TemporalEncoder.forward` (its weights, folded into fewer ops):
+    the head sums are GEMMs over (frames x pixels) rows, the null slot's key is folded into
+    one [d, heads] matrix, the softmax runs over the frame axis."""
+
+    def __init__(self, ae):
+        super().__init__()
+        self.temporal = ae.temporal
+
+    def forward(self, query, frame_valid, offsets, *kv):
+        enc = self.temporal
+        d, nh, layers = enc.d, enc.heads, enc.layers
+        hs = enc.head_sum(query.device, query.dtype)                       # [d, nh]
+        scale = 1.0 / math.sqrt(enc.dh)
+        time = enc.time_mlp(time_features(offsets))                        # [K, L*(nh+d)]
+        mask = ((frame_valid - 1.0) * 1e9).unsqueeze(-1)                   # [K, P, 1]
+        h = query
+        for layer in range(layers):
+            k, v = kv[2 * layer], kv[2 * layer + 1]                        # [K, P, d]
+            t0 = layer * (nh + d)
+            bias = time[:, t0:t0 + nh].unsqueeze(1)                        # [K, 1, nh]
+            u = time[:, t0 + nh:t0 + nh + d].unsqueeze(1)                  # [K, 1, d]
+            q = enc.wq[layer](enc.q_norm[layer](h))                        # [P, d]
+            logits = torch.matmul(k * q, hs * scale) + (bias + mask)       # [K, P, nh]
+            null = torch.matmul(q, enc.null_k[layer].unsqueeze(-1) * hs * scale) + enc.null_bias[layer]  # [P, nh]
+            top = torch.maximum(logits.amax(dim=0), null)
+            e, e_null = torch.exp(logits - top), torch.exp(null - top)
+            inv = 1.0 / (e.sum(dim=0) + e_null)
+            a = torch.matmul(e * inv, hs.t())                              # [K, P, d]
+            out = (a * (v + u)).sum(dim=0) + torch.matmul(e_null * inv, hs.t() * enc.null_v[layer])
+            h = h + enc.wo[layer](out)
+            h = h + enc.ffn[layer](h)
+        return F.softplus(enc.out2(F.gelu(enc.out1(enc.out_norm(h)))))
+
+
+class DenseFusion(nn.Module):
+    """Fusion for one chunk of P pixels of one date: s2_latent [P, 9], s1_latent [P, 2],
+    s1_gap_days [1], s1_present [P] in {0, 1} -> embedding [P, 7].
+
+    The same arithmetic as `Fusion.forward`, written for its two tokens: the two-way
+    softmax of each query is a sigmoid of the logit difference (the S1 key masked where
+    S1 is absent), the weighted values v0 + a1 (v1 - v0), and the gap embedding, which
+    depends on the date only, is computed once per call instead of once per pixel."""
+
+    def __init__(self, fusion):
+        super().__init__()
+        self.fusion = fusion
+
+    def _block(self, block, x, mask):
+        """x [2, P, W] (S2 token, S1 token), mask [P, 1] (0, or -1e9 without S1)."""
+        w = block.width
+        idx = torch.arange(w, device=x.device) // block.dh
+        hs = (idx[:, None] == torch.arange(block.heads, device=x.device)[None]).to(x.dtype)   # [W, nh]
+        qkv = block.qkv(block.norm(x))
+        q, k, v = qkv[..., :w], qkv[..., w:2 * w], qkv[..., 2 * w:]                            # [2, P, W]
+        diff = torch.matmul(q * (k[1] - k[0]), hs / math.sqrt(block.dh)) + mask               # [2, P, nh]
+        a1 = torch.matmul(torch.sigmoid(diff), hs.t())                                         # [2, P, W]
+        x = x + block.proj(v[0] + a1 * (v[1] - v[0]))
+        return x + block.ffn(x)
+
+    def forward(self, s2_latent, s1_latent, s1_gap_days, s1_present):
+        fu = self.fusion
+        p = s1_present.unsqueeze(-1)                                                          # [P, 1]
+        gap = fu.gap_mlp(time_features(torch.cat([s1_gap_days, torch.zeros_like(s1_gap_days)])))  # [2, W]
+        gap = torch.where(p > 0.5, gap[0], gap[1])                                            # [P, W]
+        t2 = fu.p2(s2_latent) + fu.modality[0]
+        t1 = fu.p1(s1_latent * p) + fu.modality[1] + gap
+        x = torch.stack([t2, t1])                                                             # [2, P, W]
+        mask = (p - 1.0) * 1e9
+        for block in fu.blocks:
+            x = self._block(block, x, mask)
+        pooled = (x[0] + p * x[1]) / (1.0 + p)
+        return F.softplus(fu.out(fu.norm(pooled)))
+
+
+class DenseTemporalV1(nn.Module):
+    """The first per-pixel layout (read back by models.train.reexport, compared in tests):
+    query [N, P, F], features [N, P, K, F], frame_exists [N, K], offsets [N, K] -> latent [N, P, L]."""
 
     def __init__(self, ae):
         super().__init__()
@@ -341,8 +421,8 @@ class DenseTemporal(nn.Module):
         return self.temporal(query, features, frame_exists.unsqueeze(1), time.unsqueeze(1))
 
 
-class DenseFusion(nn.Module):
-    """Pixel-major: s2_latent [N, P, 9], s1_latent [N, P, 2], s1_gap_days [N],
+class DenseFusionV1(nn.Module):
+    """The first per-pixel layout: s2_latent [N, P, 9], s1_latent [N, P, 2], s1_gap_days [N],
     s1_present [N, P] -> embedding [N, P, 7]."""
 
     def __init__(self, fusion):
