@@ -23,7 +23,9 @@ from typing import List, Optional
 import rasterio
 
 from ..progress import NullProgress
+from ..rasterio_io import refuse_other_run
 from .catalogue import catalogue_s1, catalogue_s2, check_complete_dates, report_inputs
+from .defaults import DATES_FILE, S1_FILE, S2_FILE
 from .format import GDAL_CACHE_BYTES
 from .grid import blocks, check_footprint, format_bounds, target_grid
 from .options import StackOptions, parse_band_orders, parse_valid_values  # noqa: F401 - imported from here too
@@ -32,7 +34,7 @@ from .scaling import reflectance_converter, scaling_rules
 from .sentinel1 import decide_units, linear_power_converter, match_s1_dates, match_sentinel1  # noqa: F401
 from .sources import GDAL_ENV, Grid
 from .validity import clear_dates, make_masker
-from .writing import StackPlan, Work, refuse_other_run, write_stacks
+from .writing import StackPlan, Work, write_stacks
 
 # The conversions under the names earlier callers import from here.
 _linear = reflectance_converter
@@ -67,7 +69,7 @@ def prepare_stack(s2=None, output_folder=None, *, options=None, progress=None, *
         options = StackOptions(s2=s2, output_folder=output_folder, **settings)
     options = options.checked()
     progress = progress or NullProgress()
-    refuse_other_run(options.output_folder)
+    refuse_other_run(options.output_folder, "a stack", names=(S2_FILE, S1_FILE, DATES_FILE))
     with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_BYTES, **GDAL_ENV), DatasetPool() as pool:
         plan = _plan(pool, options, progress)
         s2_path, s1_path, dates_path = write_stacks(pool, plan, progress)

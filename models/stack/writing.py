@@ -3,7 +3,7 @@
 Per window and kept date: the Sentinel-2 acquisitions of the day are read, scaled,
 resampled, masked and merged (`s2_block`), the matched Sentinel-1 acquisition resampled
 (`sentinel1.s1_block`); both stacks and dates.csv are written under temporary names and
-renamed into place together when everything succeeded.
+renamed into place together when everything succeeded (models.rasterio_io.atomic_output).
 """
 
 import csv
@@ -15,11 +15,11 @@ import rasterio
 
 from ..errors import CameoInputError
 from ..progress import check_cancelled
+from ..rasterio_io import STAGED_FILES, atomic_output, make_output_folder
 from ..staging import report_swept, sweep_abandoned
-from ..writeguard import WriteGuard
 from .acquisitions import empty_bands, merge_into, priority
 from .defaults import DATES_FILE, S1_FILE, S2_FILE
-from .format import S1_BANDS, S2_BANDS, STAGED_FILES, StackWriter, format_gap, remove_quietly, temporary_path
+from .format import S1_BANDS, S2_BANDS, StackWriter, format_gap
 from .resample import read_onto
 from .scaling import reflectance_converter
 from .sentinel1 import s1_block
@@ -58,70 +58,29 @@ class Work:
         self.progress.setProgress(100.0 * self.done / self.total)
 
 
-def refuse_other_run(folder):
-    """Refuse an output folder that already holds another run's stack."""
-    if os.path.isdir(folder):
-        existing = [name for name in (S2_FILE, S1_FILE, DATES_FILE) if os.path.exists(os.path.join(folder, name))]
-        if existing:
-            raise CameoInputError(
-                f"The output folder {folder} already holds a stack of another run ({', '.join(existing)}): "
-                "choose an empty folder, or delete those files first.")
-
-
-def make_output_folder(folder):
-    """Create `folder` if needed (True if it was created) and check that it is writable."""
-    created = not os.path.isdir(folder)
-    try:
-        os.makedirs(folder, exist_ok=True)
-    except OSError as error:
-        raise CameoInputError(f"Cannot create the output folder '{folder}': {error}. Choose a writable folder.") from error
-    if not os.access(folder, os.W_OK):
-        if created:
-            os.rmdir(folder)
-        raise CameoInputError(f"The output folder '{folder}' is not writable. Choose a folder you can write to.")
-    return created
-
-
 def write_stacks(pool, plan, progress):
     """Pass 2: write s2_stack.tif (s1_stack.tif) and dates.csv; returns their paths (S1: None without)."""
     folder = plan.options.output_folder
-    created = make_output_folder(folder)
+    created = make_output_folder(folder, wording="stack")
     report_swept(progress.pushInfo, sweep_abandoned(folder, file_pattern=STAGED_FILES))
     s2_path = os.path.join(folder, S2_FILE)
     s1_path = os.path.join(folder, S1_FILE) if plan.s1 is not None else None
     dates_path = os.path.join(folder, DATES_FILE)
-    dates_tmp = temporary_path(dates_path)
     grid, dates = plan.grid, plan.clear.dates
-    writers = []
-    # The guard turns a failed write (a full disk) into one clear CameoInputError on the way out.
-    with WriteGuard(folder) as guard:
-        try:
-            writers.append(StackWriter(s2_path, dates, S2_BANDS, grid.crs, grid.transform, grid.width,
-                                       grid.height, "S2"))
-            if plan.s1 is not None:
-                writers.append(StackWriter(s1_path, dates, S1_BANDS, grid.crs, grid.transform, grid.width,
-                                           grid.height, "S1"))
-            _write_blocks(pool, plan, writers, progress)
-            writers[0].update_tags(**s2_tags(plan))
-            if plan.s1 is not None:
-                writers[1].update_tags(**s1_tags(plan))
-            write_dates_table(dates_tmp, plan)
-            for w in writers:
-                w.finish()
-            guard.check()  # GDAL reports a full disk without raising: no truncated stack gets published
-            for w in writers:
-                w.commit()
-            os.replace(dates_tmp, dates_path)
-        except BaseException:
-            for w in writers:
-                w.abort()
-            remove_quietly(dates_tmp)
-            if created:
-                try:
-                    os.rmdir(folder)
-                except OSError:
-                    pass
-            raise
+    # A failed write (a full disk) becomes one clear CameoInputError, and nothing is left.
+    with atomic_output(folder, remove_folder=created) as out:
+        writers = [StackWriter(out, s2_path, dates, S2_BANDS, grid.crs, grid.transform, grid.width,
+                               grid.height, "S2")]
+        if plan.s1 is not None:
+            writers.append(StackWriter(out, s1_path, dates, S1_BANDS, grid.crs, grid.transform, grid.width,
+                                       grid.height, "S1"))
+        _write_blocks(pool, plan, writers, progress)
+        writers[0].update_tags(**s2_tags(plan))
+        if plan.s1 is not None:
+            writers[1].update_tags(**s1_tags(plan))
+        write_dates_table(out.stage(dates_path), plan)
+        for w in writers:
+            w.finish()
     return s2_path, s1_path, dates_path
 
 
