@@ -28,7 +28,8 @@ from .catalogue import catalogue_s1, catalogue_s2, check_complete_dates, report_
 from .defaults import DATES_FILE, S1_FILE, S2_FILE
 from .format import GDAL_CACHE_BYTES
 from .grid import blocks, check_footprint, format_bounds, target_grid
-from .options import StackOptions, parse_band_orders, parse_valid_values  # noqa: F401 - imported from here too
+# parse_band_orders, parse_valid_values and match_s1_dates are imported from here by earlier callers.
+from .options import StackOptions, parse_band_orders, parse_valid_values  # noqa: F401
 from .resample import DatasetPool
 from .scaling import reflectance_converter, scaling_rules
 from .sentinel1 import decide_units, linear_power_converter, match_s1_dates, match_sentinel1  # noqa: F401
