@@ -13,7 +13,9 @@
   dates, with the CAMEO_DATES / CAMEO_FEATURES / CAMEO_DATE tags).
 
 Staged items carry an flock for as long as their run lives (models.staging), so the next
-run into a folder can remove what a killed run left.
+run into a folder can remove what a killed run left. rasterio and numpy are imported where
+they are used: models.manifest writes through atomic_output, and cameo:checkinstall must
+work without them.
 """
 
 import glob
@@ -23,8 +25,6 @@ import tempfile
 import uuid
 from dataclasses import dataclass, field
 from xml.sax.saxutils import escape
-
-import numpy as np
 
 from .errors import CameoInputError
 from .staging import StagingLock, lock_staging_folder, sweep_abandoned
@@ -102,12 +102,12 @@ class atomic_output:  # noqa: N801 - used like a function: `with atomic_output(f
         self.remove_folder = remove_folder
         self._staged = []      # (temporary, final or None for scratch files, lock or None)
         self._datasets = []
-        self._guard = WriteGuard(folder).start() if guard else None
         self.swept, self.staging, self._folder_lock = [], None, None
         if staging:
             self.swept = sweep_abandoned(folder, folder_prefix=STAGING_PREFIX)  # of runs that were killed
             self.staging = tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=folder)
             self._folder_lock = lock_staging_folder(self.staging)
+        self._guard = WriteGuard(folder).start() if guard else None
 
     def stage(self, final, lock=True):
         """The path to write `final` to until commit()."""
@@ -320,7 +320,7 @@ class DatedRasterWriter:
         from rasterio.windows import Window
 
         _, height, width = values.shape
-        self._datasets[t].write(values.astype(np.float32, copy=False), window=Window(col, row, width, height))
+        self._datasets[t].write(values.astype("float32", copy=False), window=Window(col, row, width, height))
 
     def publish(self):
         """Convert to COG, write the VRT index, move all into the folder. Returns their paths."""
