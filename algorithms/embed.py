@@ -4,6 +4,7 @@ import os
 
 from qgis.core import (
     QgsProcessingOutputRasterLayer,
+    QgsProcessingParameterBoolean,
     QgsProcessingOutputString,
     QgsProcessingParameterEnum,
     QgsProcessingParameterDefinition,
@@ -17,6 +18,11 @@ from qgis.core import (
 from ..models.embedding.defaults import DEFAULT_TILE_SIZE, DEVICES
 from .base import CameoAlgorithm
 from .layer_loading import load_dated_layers, rgb_style
+from .predict_gpp import gpp_style
+
+# Reconstruction error colour range (reflectance): the bundled models' median on their
+# validation chip is about 0.015; from 0.05 on a pixel is far from what they learnt.
+ERROR_STYLE_MAX = 0.05
 
 
 class ComputeEmbeddings(CameoAlgorithm):
@@ -36,6 +42,12 @@ class ComputeEmbeddings(CameoAlgorithm):
         "Outputs: one cloud-optimised GeoTIFF per date (embedding_YYYY-MM-DD.tif) and embeddings.vrt, "
         "which lists all dates (band 'YYYY-MM-DD F01' ...) and feeds <i>Predict GPP</i> and "
         "<i>Embedding to RGB</i>. The folder must not already hold another run's embeddings.<br><br>"
+        "<b>Reconstruction error</b> (optional): the models decode each embedding back into the 10 "
+        "Sentinel-2 reflectances of its pixel-date; reconstruction_error_YYYY-MM-DD.tif (and "
+        "reconstruction_error.vrt) hold the mean absolute difference to the observed reflectances. "
+        "Small where the embedding represents the pixel, large where the pixel is unlike what the "
+        "encoders were trained on: a map of where the embeddings can be trusted. No data where the "
+        "pixel-date has no valid observation. Costs about a tenth more time.<br><br>"
         "<b>Tile size</b> and <b>Threads</b> change speed and memory only, never the numbers. At the "
         "default 256 px tile a run with 24 dates needed 1.6 GB of memory at 512 and at 2048 px: it does not "
         "grow with the raster's size, a little with its number of dates (a tile is read with all its dates). "
@@ -58,6 +70,8 @@ class ComputeEmbeddings(CameoAlgorithm):
             "THREADS", "Threads (0 = all cores)", QgsProcessingParameterNumber.Type.Integer, 0, minValue=0))
         self.addParameter(QgsProcessingParameterEnum(
             "DEVICE", "Device", options=list(DEVICES), defaultValue=0))
+        self.addParameter(QgsProcessingParameterBoolean(
+            "RECONSTRUCTION_ERROR", "Also write the Sentinel-2 reconstruction error per date", defaultValue=False))
         models = QgsProcessingParameterFile(
             "MODELS", "Model folder (default: the bundled models)",
             behavior=QgsProcessingParameterFile.Behavior.Folder, optional=True)
@@ -67,6 +81,8 @@ class ComputeEmbeddings(CameoAlgorithm):
             "OUTPUT_FOLDER", "Output folder"))
         self.addOutput(QgsProcessingOutputRasterLayer("EMBEDDINGS", "Embeddings of all dates (VRT)"))
         self.addOutput(QgsProcessingOutputString("DATES", "Dates (comma-separated)"))
+        self.addOutput(QgsProcessingOutputRasterLayer(
+            "RECONSTRUCTION_ERRORS", "Sentinel-2 reconstruction error of all dates (VRT)"))
 
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
         s2_layer = self.parameterAsRasterLayer(parameters, "S2_STACK", context)
@@ -85,10 +101,15 @@ class ComputeEmbeddings(CameoAlgorithm):
                 threads=self.parameterAsInt(parameters, "THREADS", context) or None,
                 device=DEVICES[self.parameterAsEnum(parameters, "DEVICE", context)],
                 models_dir=self.parameterAsFile(parameters, "MODELS", context) or None,
+                reconstruction_error=self.parameterAsBool(parameters, "RECONSTRUCTION_ERROR", context),
                 progress=feedback)
         feedback.pushInfo(f"{run.pixel_dates:,} pixel-dates in {run.seconds:.1f} s "
                           f"({run.pixel_dates_per_second:,.0f} pixel-dates/s) on {', '.join(run.providers)}")
         load_dated_layers(context, zip(run.files, run.dates),
                           f"CAMEO embeddings ({os.path.basename(folder)})", "EMBEDDINGS", rgb_style())
+        if run.error_index_path:
+            load_dated_layers(context, zip(run.error_files, run.dates),
+                              f"CAMEO reconstruction error ({os.path.basename(folder)})", "RECONSTRUCTION_ERRORS",
+                              gpp_style(0.0, ERROR_STYLE_MAX, "Magma"))
         return {"EMBEDDINGS": run.index_path, "OUTPUT_FOLDER": folder,
-                "DATES": ",".join(d.isoformat() for d in run.dates)}
+                "DATES": ",".join(d.isoformat() for d in run.dates), "RECONSTRUCTION_ERRORS": run.error_index_path}

@@ -23,9 +23,12 @@ from qgis.core import (
 from ..models.stack.defaults import (
     DEFAULT_MAX_S1_GAP_DAYS,
     DEFAULT_MIN_VALID_FRACTION,
+    DEFAULT_SPECKLE_SIZE,
     HARMONIZED_CHOICES,
     RESAMPLING_CHOICES,
     S1_UNITS_CHOICES,
+    SPECKLE_FILTERS,
+    SPECKLE_SIZES,
 )
 from .base import CameoAlgorithm
 
@@ -70,6 +73,12 @@ class PrepareStack(CameoAlgorithm):
         "the 10 m grid; each Sentinel-2 date gets the nearest acquisition (ties: the earlier one), "
         "the gap in days is recorded, and gaps over 'Maximum Sentinel-1 gap' leave Sentinel-1 empty "
         "(NaN) for that date. Optional centred rolling mean over 3 acquisitions in linear power.\n\n"
+        "<b>Speckle filter</b> (S1_SPECKLE_FILTER, S1_SPECKLE_SIZE): each Sentinel-1 acquisition is "
+        "filtered in linear power on its own grid before it is resampled: Lee (default; smooths where "
+        "the window looks like speckle, keeps field edges; the speckle level is estimated from each "
+        "acquisition), boxcar (multi-look mean) or none, over a 5 x 5 window of Sentinel-1 pixels by "
+        "default (3-11, odd). The bundled models were trained on Lee 5 x 5 stacks: cameo:embed warns "
+        "when a stack was prepared otherwise.\n\n"
         "<b>Outputs</b> in the output folder: s2_stack.tif and s1_stack.tif (float32 GeoTIFF, one "
         "band per date and band, described e.g. '2018-08-04 B8A', NaN = invalid, metadata inside) "
         "and dates.csv (date, valid fraction, matched Sentinel-1 date and gap). Files are written "
@@ -111,6 +120,13 @@ class PrepareStack(CameoAlgorithm):
                 "S1_UNITS", "Sentinel-1 input units", options=["auto", "dB", "linear power"], defaultValue=0),
             QgsProcessingParameterBoolean(
                 "S1_SMOOTHING", "Smooth Sentinel-1 (centred mean over 3 acquisitions)", defaultValue=True),
+            QgsProcessingParameterEnum(
+                "S1_SPECKLE_FILTER", "Sentinel-1 speckle filter",
+                options=["Lee (edge-preserving)", "boxcar (multi-look mean)", "none"], defaultValue=0),
+            QgsProcessingParameterNumber(
+                "S1_SPECKLE_SIZE", "Speckle filter window (Sentinel-1 pixels, odd)",
+                type=QgsProcessingParameterNumber.Type.Integer, defaultValue=DEFAULT_SPECKLE_SIZE,
+                minValue=min(SPECKLE_SIZES), maxValue=max(SPECKLE_SIZES)),
             QgsProcessingParameterBoolean(
                 "SUBSTITUTE_B8A", "Take B8A from B08 where an input has no B8A", defaultValue=False),
             QgsProcessingParameterEnum(
@@ -160,6 +176,8 @@ class PrepareStack(CameoAlgorithm):
                 harmonized=HARMONIZED_CHOICES[self.parameterAsEnum(parameters, "HARMONIZED", context)],
                 s1_units=S1_UNITS_CHOICES[self.parameterAsEnum(parameters, "S1_UNITS", context)],
                 s1_smoothing=self.parameterAsBool(parameters, "S1_SMOOTHING", context),
+                s1_speckle_filter=SPECKLE_FILTERS[self.parameterAsEnum(parameters, "S1_SPECKLE_FILTER", context)],
+                s1_speckle_size=self.parameterAsInt(parameters, "S1_SPECKLE_SIZE", context),
                 resampling=RESAMPLING_CHOICES[self.parameterAsEnum(parameters, "RESAMPLING", context)],
                 substitute_b8a=self.parameterAsBool(parameters, "SUBSTITUTE_B8A", context),
             )

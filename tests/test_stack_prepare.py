@@ -137,17 +137,45 @@ def test_s1_gaps_are_the_hand_computed_nearest_dates(chip, run, s1_stack):
     assert set(expected_gaps) - {math.nan} >= {0, 1, 2}
 
 
-def test_s1_value_is_smoothed_in_linear_power_then_db(chip, run, s1_stack):
+def lee_by_hand(power, size=5):
+    """Lee (1980) filter of a 2-D linear-power array, pixel by pixel (NaN = no data).
+
+    Noise Cu^2 = the median squared coefficient of variation of the windows with at least
+    half their pixels valid (the whole 32 x 32 S1 chip is the file's central sample).
+    """
+    r = size // 2
+    h, w = power.shape
+    mean, var, count = (np.full((h, w), np.nan) for _ in range(3))
+    for i in range(h):
+        for j in range(w):
+            window = power[max(i - r, 0):i + r + 1, max(j - r, 0):j + r + 1]
+            values = window[np.isfinite(window)]
+            count[i, j] = values.size
+            if values.size:
+                mean[i, j], var[i, j] = values.mean(), values.var()
+    ci2 = var / mean ** 2
+    usable = (count >= size * size // 2 + 1) & np.isfinite(power) & (mean > 0)
+    noise = np.median(ci2[usable])
+    weight = np.clip((1 - noise / ci2) / (1 + noise), 0, 1)
+    weight[~np.isfinite(weight)] = 0.0
+    return mean + weight * (power - mean)
+
+
+@pytest.mark.parametrize("row, col", [(21, 33), (39, 40)])  # (39, 40): across the 40-px block edges
+def test_s1_value_is_lee_filtered_then_smoothed_in_linear_power_then_db(chip, run, s1_stack, row, col):
     stamps = timestamps(chip["s1"])
     s1_dates = [t.date() for t in stamps]
-    vv = raw(chip["s1"], "VV").astype("float64") * 1e-4
+    raw_vv = raw(chip["s1"], "VV")
+    vv = np.where(raw_vv == 0, np.nan, raw_vv.astype("float64") * 1e-4)
     t_out = 3
     i = s1_dates.index(s1_stack.s1_dates[t_out])
-    row, col = 21, 33
-    linear = [bilinear_2x(10 ** (vv[j] / 10), row, col) for j in (i - 1, i, i + 1)]
+    linear = [bilinear_2x(lee_by_hand(10 ** (vv[j] / 10)), row, col) for j in (i - 1, i, i + 1)]
     expected = 10 * np.log10(np.mean(linear))
+    unfiltered = 10 * np.log10(np.mean([bilinear_2x(10 ** (vv[j] / 10), row, col) for j in (i - 1, i, i + 1)]))
+    assert abs(expected - unfiltered) > 1e-2  # the filter changes this pixel: the comparison means something
     assert s1_stack.values[t_out, 0, row, col] == pytest.approx(expected, abs=1e-4)
     assert s1_stack.tags["CAMEO_SMOOTHING"] == "rolling-mean-3-linear"
+    assert s1_stack.tags["CAMEO_SPECKLE_FILTER"] == "lee 5x5 (Sentinel-1 file pixels, linear power)"
 
 
 def test_block_size_does_not_change_a_single_value(chip, run, s2_stack, s1_stack, tmp_path):

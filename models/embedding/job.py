@@ -25,6 +25,8 @@ from ..stack import read_stack_info
 from ..stack.format import GDAL_CACHE_BYTES
 from .defaults import DEFAULT_TILE_SIZE, DEVICES
 from .outputs import EmbeddingWriter, check_output_folder
+from .reconstruction import (ERROR_INDEX_NAME, ERROR_NAME, ReconstructionErrorWriter, check_reconstruction_model,
+                             reconstruction_error)
 from .tiles import read_with_halo, tile_grid
 
 @dataclass
@@ -35,6 +37,8 @@ class EmbeddingRun:
     pixel_dates: int
     seconds: float
     providers: list
+    error_index_path: str = None  # reconstruction_error.vrt (with reconstruction_error=True)
+    error_files: list = None
 
     @property
     def pixel_dates_per_second(self):
@@ -143,8 +147,11 @@ def embed_one_tile(models, tile, s2, s2_data, s1=None, s1_data=None, progress=No
 
 
 def embed_stacks(s2_path, output_folder, *, s1_path=None, bounds=None, tile_size=DEFAULT_TILE_SIZE,
-                 threads=None, device="auto", models_dir=None, progress=None):
-    """Embed every date of the S2 (+ S1) stack over `bounds`; returns an EmbeddingRun."""
+                 threads=None, device="auto", models_dir=None, reconstruction_error=False, progress=None):
+    """Embed every date of the S2 (+ S1) stack over `bounds`; returns an EmbeddingRun.
+
+    reconstruction_error: also write, per date, the Sentinel-2 reconstruction error of each
+    pixel (models/embedding/reconstruction.py)."""
     progress = progress or NullProgress()
     if int(tile_size) < 1:
         raise CameoInputError(f"Tile size {tile_size} must be at least 1 pixel.")
@@ -155,8 +162,11 @@ def embed_stacks(s2_path, output_folder, *, s1_path=None, bounds=None, tile_size
     providers = execution_providers(device)
     created = not os.path.isdir(output_folder)
     check_output_folder(output_folder)
+    if reconstruction_error:
+        check_output_folder(output_folder, "reconstruction_error_*.tif", ERROR_INDEX_NAME, "reconstruction errors")
     try:
-        return _embed(s2, s1, window, output_folder, tile_size, threads, providers, models_dir, progress)
+        return _embed(s2, s1, window, output_folder, tile_size, threads, providers, models_dir, progress,
+                      reconstruction_error)
     except BaseException:
         if created:  # leave no empty folder behind either
             with contextlib.suppress(OSError):
@@ -164,11 +174,25 @@ def embed_stacks(s2_path, output_folder, *, s1_path=None, bounds=None, tile_size
         raise
 
 
-def _embed(s2, s1, window, output_folder, tile_size, threads, providers, models_dir, progress):
+def _check_speckle_filter(models, s1, progress):
+    """Warn when the S1 stack was filtered otherwise than the stacks the S1 encoder was trained on."""
+    expected = models.metadata.get("s1_frame", {}).get("cameo_s1_speckle_filter")
+    found = s1.tags.get("CAMEO_SPECKLE_FILTER", "none")
+    if expected and found != expected:
+        progress.pushInfo(
+            f"Warning: the Sentinel-1 stack's speckle filter is '{found}', the model {models.name} {models.version} "
+            f"was trained on stacks filtered '{expected}': the Sentinel-1 part of the embeddings is off its "
+            "training distribution. Prepare the stack again with the default S1_SPECKLE_FILTER / S1_SPECKLE_SIZE.")
+
+
+def _embed(s2, s1, window, output_folder, tile_size, threads, providers, models_dir, progress, with_error=False):
     models = load_models(models_dir, threads=threads, providers=providers)
     models.s2.check_bands(s2.bands, "Sentinel-2 stack")
+    if with_error:
+        check_reconstruction_model(models)
     if s1 is not None:
         models.s1.check_bands(s1.bands, "Sentinel-1 stack")
+        _check_speckle_filter(models, s1, progress)
     progress.pushInfo(f"Model {models.name} {models.version}; ONNX Runtime providers: "
                       f"{', '.join(providers)}; threads: {models.workers}"
                       f"{'' if threads else ' (all cores)'}")
@@ -181,6 +205,7 @@ def _embed(s2, s1, window, output_folder, tile_size, threads, providers, models_
             f"missing {models.s2.frames - n_dates} frame(s) of every window are padding that the models ignore, "
             "so each embedding sees less temporal context. Give a longer time series for full windows.")
     tags = {"CAMEO_MODEL_NAME": models.name, "CAMEO_MODEL_VERSION": models.version,
+            "CAMEO_S1_SPECKLE_FILTER": s1.tags.get("CAMEO_SPECKLE_FILTER", "none") if s1 else "none",
             "CAMEO_S2_STACK": os.path.basename(s2.path), "CAMEO_S2_STACK_PATH": os.path.abspath(s2.path),
             "CAMEO_S1_STACK": os.path.basename(s1.path) if s1 else "none"}
     substitution = s2.tags.get("CAMEO_SUBSTITUTIONS")
@@ -188,10 +213,13 @@ def _embed(s2, s1, window, output_folder, tile_size, threads, providers, models_
         tags["CAMEO_S2_SUBSTITUTIONS"] = substitution
         progress.pushInfo(f"Note: the Sentinel-2 stack's band B8A was taken from B08 ({substitution}): the "
                           "embeddings differ somewhat from those of real B8A.")
-    writer = EmbeddingWriter(output_folder, s2.dates, models.output_names, s2.crs,
-                             rasterio.windows.transform(window, s2.transform),
-                             int(window.width), int(window.height), tags)
+    grid = (s2.crs, rasterio.windows.transform(window, s2.transform), int(window.width), int(window.height))
+    writer = EmbeddingWriter(output_folder, s2.dates, models.output_names, *grid, tags)
     report_swept(progress.pushInfo, writer.swept)
+    error_writer = None
+    if with_error:
+        error_writer = ReconstructionErrorWriter(output_folder, s2.dates, [ERROR_NAME], *grid,
+                                                 {**tags, "CAMEO_UNITS": "reflectance (mean absolute error, 10 bands)"})
     started = time.perf_counter()
     done_pixels = 0
     observed = 0
@@ -208,9 +236,14 @@ def _embed(s2, s1, window, output_folder, tile_size, threads, providers, models_
                                                   100.0 * tile.pixels / total_pixels)
                     embedding = embed_one_tile(models, tile, s2, s2_data, s1, s1_data, progress=tile_progress)
                     observed += int(np.isfinite(embedding[:, 0]).sum())
+                    at = (tile.row - int(window.row_off), tile.col - int(window.col_off))
                     for t in range(n_dates):
-                        writer.write(t, embedding[t], tile.row - int(window.row_off),
-                                     tile.col - int(window.col_off))
+                        writer.write(t, embedding[t], *at)
+                    if error_writer is not None:
+                        error = reconstruction_error(models, embedding, read_with_halo(s2_data, tile, 0, len(s2.bands)),
+                                                     s2.bands)
+                        for t in range(n_dates):
+                            error_writer.write(t, error[t][None], *at)
                     done_pixels += tile.pixels
                     elapsed = time.perf_counter() - started
                     progress.pushInfo(f"Tile {number}/{len(tiles)}: {done_pixels * n_dates / elapsed:,.0f} "
@@ -221,12 +254,26 @@ def _embed(s2, s1, window, output_folder, tile_size, threads, providers, models_
                     f"{os.path.basename(s2.path)} has no valid Sentinel-2 observation in the extent (every value is "
                     "NaN): the embeddings would all be no data. Choose an extent with clear dates, or prepare the "
                     "stack again with cameo:preparestack.")
-            writer.close()  # flush the raw files now, so a failed write shows before publishing
+            writers = [w for w in (error_writer, writer) if w is not None]
+            for w in writers:
+                w.close()  # flush the raw files now, so a failed write shows before publishing
             guard.check()  # GDAL reports a full disk without raising: publish no truncated file
-            files, index_path = writer.publish()
+            error_files = error_index = None
+            if error_writer is not None:  # first: the embeddings' index marks a complete run
+                error_files, error_index = error_writer.publish()
+            try:
+                files, index_path = writer.publish()
+            except BaseException:
+                for path in (error_files or []) + ([error_index] if error_index else []):
+                    with contextlib.suppress(OSError):
+                        os.remove(path)
+                raise
         except BaseException:
             writer.abort()
+            if error_writer is not None:
+                error_writer.abort()
             raise
     seconds = time.perf_counter() - started
-    return EmbeddingRun(index_path, files, list(s2.dates), total_pixels * n_dates, seconds, providers)
+    return EmbeddingRun(index_path, files, list(s2.dates), total_pixels * n_dates, seconds, providers,
+                        error_index, error_files)
 

@@ -34,7 +34,10 @@ MODEL_FILES = {
     "s1_temporal": "cameo_s1_temporal.onnx",
     "fusion": "cameo_fusion.onnx",
     "window_reference": "cameo_window_reference.onnx",
+    "s2_reconstruction": "cameo_s2_reconstruction.onnx",
 }
+# Loaded when present: exports without the training decoders (tiny test models) lack them.
+OPTIONAL_ROLES = ("s2_reconstruction",)
 
 
 @dataclass
@@ -212,7 +215,8 @@ def load_models(models_dir=None, threads=None, providers=None, verify=True, role
     import onnxruntime
 
     models_dir = models_dir or MODELS_DIR
-    roles = roles or list(MODEL_FILES)
+    roles = roles or [role for role, name in MODEL_FILES.items()
+                      if role not in OPTIONAL_ROLES or os.path.isfile(os.path.join(models_dir, name))]
     if spinning is None:
         spinning = not threads
     available = onnxruntime.get_available_providers()

@@ -14,9 +14,12 @@ from ..progress import ConsoleProgress
 from .defaults import (
     DEFAULT_MAX_S1_GAP_DAYS,
     DEFAULT_MIN_VALID_FRACTION,
+    DEFAULT_SPECKLE_FILTER,
+    DEFAULT_SPECKLE_SIZE,
     HARMONIZED_CHOICES,
     RESAMPLING_CHOICES,
     S1_UNITS_CHOICES,
+    SPECKLE_FILTERS,
 )
 from .options import StackOptions
 from .prepare import prepare_stack
@@ -86,6 +89,11 @@ def build_parser():
                         help="S1_UNITS: units of the S1 input (default %(default)s: from metadata or values)")
     parser.add_argument("--no-s1-smoothing", action="store_true",
                         help="S1_SMOOTHING off: no centred rolling mean over 3 acquisitions")
+    parser.add_argument("--s1-speckle-filter", choices=SPECKLE_FILTERS, default=DEFAULT_SPECKLE_FILTER,
+                        help="S1_SPECKLE_FILTER: speckle filter of each S1 acquisition on its own grid, in linear "
+                             "power (default %(default)s; the bundled models were trained on lee 5)")
+    parser.add_argument("--s1-speckle-size", type=int, default=DEFAULT_SPECKLE_SIZE,
+                        help="S1_SPECKLE_SIZE: window in S1 pixels, odd, 3-11 (default %(default)s)")
     parser.add_argument("--resampling", choices=RESAMPLING_CHOICES, default="bilinear",
                         help="RESAMPLING of 20 m reflectance bands to 10 m (default %(default)s)")
     parser.add_argument("--substitute-b8a", action="store_true",
@@ -105,7 +113,8 @@ def options_from_args(args):
         extent=extent, extent_crs=extent_crs, crs=args.crs,
         min_valid_fraction=args.min_valid_fraction, max_s1_gap_days=args.max_s1_gap_days,
         mask_valid_values=args.mask_valid_values, harmonized=args.harmonized, s1_units=args.s1_units,
-        s1_smoothing=not args.no_s1_smoothing, resampling=args.resampling, block_size=args.block_size,
+        s1_smoothing=not args.no_s1_smoothing, s1_speckle_filter=args.s1_speckle_filter,
+        s1_speckle_size=args.s1_speckle_size, resampling=args.resampling, block_size=args.block_size,
         substitute_b8a=args.substitute_b8a)
 
 

@@ -15,3 +15,9 @@ RESAMPLING_CHOICES = ("bilinear", "cubic")
 S2_FILE = "s2_stack.tif"
 S1_FILE = "s1_stack.tif"
 DATES_FILE = "dates.csv"
+
+# Sentinel-1 speckle filters (models/stack/speckle.py); Processing enum order: the default first.
+SPECKLE_FILTERS = ("lee", "boxcar", "none")
+DEFAULT_SPECKLE_FILTER = "lee"
+DEFAULT_SPECKLE_SIZE = 5
+SPECKLE_SIZES = (3, 5, 7, 9, 11)

@@ -15,9 +15,13 @@ from .defaults import (
     DEFAULT_BLOCK_SIZE,
     DEFAULT_MAX_S1_GAP_DAYS,
     DEFAULT_MIN_VALID_FRACTION,
+    DEFAULT_SPECKLE_FILTER,
+    DEFAULT_SPECKLE_SIZE,
     HARMONIZED_CHOICES,
     RESAMPLING_CHOICES,
     S1_UNITS_CHOICES,
+    SPECKLE_FILTERS,
+    SPECKLE_SIZES,
 )
 
 
@@ -42,6 +46,8 @@ class StackOptions:
     resampling: str = "bilinear"
     block_size: int = DEFAULT_BLOCK_SIZE
     substitute_b8a: bool = False
+    s1_speckle_filter: str = DEFAULT_SPECKLE_FILTER
+    s1_speckle_size: int = DEFAULT_SPECKLE_SIZE
 
     def checked(self):
         """A copy with paths as lists, numbers as numbers and mask values parsed; bad values raise."""
@@ -53,6 +59,10 @@ class StackOptions:
         check_choice("HARMONIZED", self.harmonized, HARMONIZED_CHOICES)
         check_choice("S1_UNITS", self.s1_units, S1_UNITS_CHOICES)
         check_choice("RESAMPLING", self.resampling, RESAMPLING_CHOICES)
+        check_choice("S1_SPECKLE_FILTER", self.s1_speckle_filter, SPECKLE_FILTERS)
+        if int(self.s1_speckle_size) not in SPECKLE_SIZES:
+            raise CameoInputError(f"S1_SPECKLE_SIZE must be one of {', '.join(map(str, SPECKLE_SIZES))} (an odd "
+                                  f"window in Sentinel-1 pixels), not {self.s1_speckle_size}.")
         min_valid_fraction = float(self.min_valid_fraction)
         if not 0.0 <= min_valid_fraction <= 1.0:
             raise CameoInputError(f"MIN_VALID_FRACTION must be between 0 and 1, not {min_valid_fraction}.")
@@ -62,7 +72,7 @@ class StackOptions:
         return dataclasses.replace(
             self, s2=s2, s1=s1, s2_mask=mask, min_valid_fraction=min_valid_fraction,
             max_s1_gap_days=max_s1_gap_days, mask_valid_values=parse_valid_values(self.mask_valid_values),
-            block_size=int(self.block_size))
+            block_size=int(self.block_size), s1_speckle_size=int(self.s1_speckle_size))
 
 
 def as_list(value):

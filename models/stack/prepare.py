@@ -8,7 +8,8 @@ calls the named steps in order, each in its own module:
 3. validity pass: per date, the share of valid pixels in the extent from the mask (SCL
    classes, the user's mask, or finite values); keep dates at or above MIN_VALID_FRACTION
    (`validity`);
-4. match every kept date to the nearest Sentinel-1 acquisition (`sentinel1`);
+4. match every kept date to the nearest Sentinel-1 acquisition, whose values are
+   speckle-filtered on their own grid before they are resampled (`sentinel1`, `speckle`);
 5. decide the scaling of every band to reflectance (`scaling`);
 6. writing pass, block by block: read, scale, resample, mask and write both stacks and
    dates.csv (`writing`).
@@ -34,6 +35,7 @@ from .resample import DatasetPool
 from .scaling import reflectance_converter, scaling_rules
 from .sentinel1 import decide_units, linear_power_converter, match_s1_dates, match_sentinel1  # noqa: F401
 from .sources import GDAL_ENV, Grid
+from .speckle import SpeckleFilter
 from .validity import clear_dates, make_masker
 from .writing import StackPlan, Work, write_stacks
 
@@ -105,8 +107,9 @@ def _plan(pool, options, progress):
     clear = clear_dates(pool, masker, s2, grid, windows, options.min_valid_fraction, progress, work)
     plan = StackPlan(options, grid, windows, work, s2, masker, clear)
     if s1_inputs is not None:
-        plan.s1 = match_sentinel1(s1_inputs, plan.clear.dates, options.max_s1_gap_days, progress)
+        speckle = SpeckleFilter(options.s1_speckle_filter, options.s1_speckle_size)
+        plan.s1 = match_sentinel1(s1_inputs, plan.clear.dates, options.max_s1_gap_days, speckle, progress)
     plan.scaling, plan.boa_by_date = scaling_rules(pool, s2.table, plan.clear.dates, options.harmonized, progress)
     if plan.s1 is not None:
-        decide_units(plan.s1, options.s1_units, pool)
+        decide_units(plan.s1, options.s1_units, pool, progress)
     return plan

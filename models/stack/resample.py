@@ -82,6 +82,34 @@ def _raw_to_float(raw, ref):
     return data
 
 
+def _read_converted(dataset, ref, window, convert, neighbourhood=None):
+    """Source values in `window` as float32 (NaN = no data), through `convert`, then `neighbourhood`.
+
+    A neighbourhood filter (an object with `margin` and a call on a 2-D array) sees
+    `margin` more source pixels on each side, where the file has them, so its result
+    inside the window does not depend on how the raster is cut into blocks.
+    """
+    margin = neighbourhood.margin if neighbourhood is not None else 0
+    c0, r0 = max(window.col_off - margin, 0), max(window.row_off - margin, 0)
+    c1 = min(window.col_off + window.width + margin, ref.grid.width)
+    r1 = min(window.row_off + window.height + margin, ref.grid.height)
+    data = _raw_to_float(read_band(dataset, ref, Window(c0, r0, c1 - c0, r1 - r0)), ref)
+    if convert is not None:
+        data = convert(data)
+    if neighbourhood is None:
+        return data
+    data = neighbourhood(data)
+    return data[window.row_off - r0:window.row_off - r0 + window.height,
+                window.col_off - c0:window.col_off - c0 + window.width]
+
+
+def read_central_sample(pool, ref, convert=None, size=256):
+    """The central size x size source window of `ref` (2-D float32, NaN = no data), through `convert`."""
+    w, h = min(size, ref.grid.width), min(size, ref.grid.height)
+    window = Window((ref.grid.width - w) // 2, (ref.grid.height - h) // 2, w, h)
+    return _read_converted(pool.get(ref.path), ref, window, convert)
+
+
 def _aligned_offset(src_grid, dst_crs, dst_transform):
     """(col, row) offset when the source grid is the target grid shifted by whole pixels."""
     if src_grid.crs != dst_crs:
@@ -103,7 +131,8 @@ def _transform_bounds_cached(src_wkt, dst_wkt, bounds):
     return transform_bounds(src_wkt, dst_wkt, *bounds, densify_pts=21)
 
 
-def read_onto(pool, ref, dst_crs, dst_transform, width, height, resampling="bilinear", convert=None):
+def read_onto(pool, ref, dst_crs, dst_transform, width, height, resampling="bilinear", convert=None,
+              neighbourhood=None):
     """Band `ref` resampled onto a `height` x `width` window of the target grid.
 
     Returns float32 with NaN where the source has no data or does not reach.
@@ -120,15 +149,13 @@ def read_onto(pool, ref, dst_crs, dst_transform, width, height, resampling="bili
         c1, r1 = min(col + width, src.width), min(row + height, src.height)
         if c1 <= c0 or r1 <= r0:
             return out
-        raw = read_band(dataset, ref, Window(c0, r0, c1 - c0, r1 - r0))
-        data = _raw_to_float(raw, ref)
-        if convert is not None:
-            data = convert(data)
+        data = _read_converted(dataset, ref, Window(c0, r0, c1 - c0, r1 - r0), convert, neighbourhood)
         out[r0 - row:r1 - row, c0 - col:c1 - col] = data
         return out
     factor = _integer_factor(src, dst_crs, dst_transform)
     if factor is not None and resampling in ("nearest", "bilinear"):
-        return _upsample_aligned(dataset, ref, factor, dst_transform, width, height, resampling, convert)
+        return _upsample_aligned(dataset, ref, factor, dst_transform, width, height, resampling, convert,
+                                 neighbourhood)
     # General case: the source pixels under the window, plus a kernel margin.
     t = dst_transform
     left, top = t.c, t.f
@@ -151,10 +178,7 @@ def read_onto(pool, ref, dst_crs, dst_transform, width, height, resampling="bili
     if c1 <= c0 or r1 <= r0:
         return out
     window = Window(c0, r0, c1 - c0, r1 - r0)
-    raw = read_band(dataset, ref, window)
-    data = _raw_to_float(raw, ref)
-    if convert is not None:
-        data = convert(data)
+    data = _read_converted(dataset, ref, window, convert, neighbourhood)
     reproject(
         data, out,
         src_transform=dataset.window_transform(window), src_crs=src.crs, src_nodata=np.nan,
@@ -207,7 +231,7 @@ def _axis_weights(start, count, k, size, resampling):
     return i0, i1, f
 
 
-def _upsample_aligned(dataset, ref, k, dst_transform, width, height, resampling, convert):
+def _upsample_aligned(dataset, ref, k, dst_transform, width, height, resampling, convert, neighbourhood=None):
     """Exact, fast resampling from a k-times coarser aligned grid (20 m -> 10 m) in numpy.
 
     Bilinear weights are renormalised over the valid (non-NaN) neighbours, as GDAL does;
@@ -226,10 +250,8 @@ def _upsample_aligned(dataset, ref, k, dst_transform, width, height, resampling,
     if used_c.size == 0 or used_r.size == 0:
         return out
     c_lo, c_hi, r_lo, r_hi = int(used_c.min()), int(used_c.max()), int(used_r.min()), int(used_r.max())
-    raw = read_band(dataset, ref, Window(c_lo, r_lo, c_hi - c_lo + 1, r_hi - r_lo + 1))
-    data = _raw_to_float(raw, ref)
-    if convert is not None:
-        data = convert(data)
+    data = _read_converted(dataset, ref, Window(c_lo, r_lo, c_hi - c_lo + 1, r_hi - r_lo + 1), convert,
+                           neighbourhood)
     ok_c, ok_r = cx0 >= 0, ry0 >= 0
     if resampling == "nearest":
         picked = data[np.ix_(ry0[ok_r] - r_lo, cx0[ok_c] - c_lo)]

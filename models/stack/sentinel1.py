@@ -1,9 +1,10 @@
 """Step 4 of a preparation, Sentinel-1 matching: each kept Sentinel-2 date gets its nearest
 Sentinel-1 acquisition, and VV/VH of that acquisition are resampled onto the stack's grid.
 
-The chain per acquisition and window: source values -> linear power
-(`linear_power_converter`, on the source pixels) -> resampled bilinearly onto the grid
-(`read_onto`) -> optional centred mean over 3 acquisitions -> dB (`s1_block`).
+The chain per acquisition and window (`s1_on_grid`): source values -> linear power
+(`linear_power_converter`) -> speckle filter (models.stack.speckle), both on the
+Sentinel-1 file's own pixels -> resampled bilinearly onto the grid (`read_onto`); then
+(`s1_block`) the optional centred mean over 3 acquisitions -> dB.
 """
 
 from dataclasses import dataclass
@@ -12,7 +13,7 @@ import numpy as np
 
 from ..errors import CameoInputError
 from .format import S1_BANDS
-from .resample import read_onto
+from .resample import read_central_sample, read_onto
 from .scaling import central_sample
 
 
@@ -24,6 +25,7 @@ class Sentinel1Match:
     s1_dates: list
     matches: list           # [(index or None, gap in days or nan)] per kept S2 date
     units_by_path: dict     # 'dB' / 'linear' per input file (decided after the scaling step)
+    speckle: object = None  # speckle.SpeckleFilter applied to each acquisition before resampling
 
     @property
     def matched_dates(self):
@@ -34,7 +36,7 @@ class Sentinel1Match:
         return [m[1] for m in self.matches]
 
 
-def match_sentinel1(s1, dates, max_s1_gap_days, progress):
+def match_sentinel1(s1, dates, max_s1_gap_days, speckle, progress):
     """The Sentinel1Match of the kept dates; no acquisition near any of them: one clear error."""
     s1_dates = s1.dates
     matches = match_s1_dates(dates, s1_dates, max_s1_gap_days)
@@ -47,15 +49,16 @@ def match_sentinel1(s1, dates, max_s1_gap_days, progress):
     unmatched = sum(1 for m in matches if m[0] is None)
     if unmatched:
         progress.pushInfo(f"{unmatched} date(s) have no Sentinel-1 within {max_s1_gap_days:g} days: NaN in S1.")
-    return Sentinel1Match(s1.table, s1_dates, matches, {})
+    return Sentinel1Match(s1.table, s1_dates, matches, {}, speckle)
 
 
-def decide_units(match, requested, pool):
-    """Fill `match.units_by_path`: the units of every Sentinel-1 file."""
+def decide_units(match, requested, pool, progress):
+    """Fill `match.units_by_path`: the units of every Sentinel-1 file; log the speckle filter."""
     for bands in match.table.values():
         for ref in bands.values():
             if ref.path not in match.units_by_path:
                 match.units_by_path[ref.path] = s1_units(ref, requested, pool)
+    progress.pushInfo(f"Sentinel-1 speckle filter: {match.speckle.describe()}.")
 
 
 def match_s1_dates(s2_dates, s1_dates, max_gap_days):
@@ -105,9 +108,8 @@ def s1_units(ref, requested, pool):
 def linear_power_converter(ref, units):
     """Source values of `ref` (dB or linear, scaled by its metadata) -> float32 linear power.
 
-    read_onto applies it to the source pixels, before they are resampled onto the target
-    grid: a per-acquisition step on Sentinel-1 values in their own geometry (a speckle
-    filter, say) belongs in this chain."""
+    read_onto applies it to the source pixels, before the speckle filter and the resampling
+    onto the target grid."""
     scale, offset = ref.scale, ref.offset
 
     def convert(data):
@@ -119,8 +121,12 @@ def linear_power_converter(ref, units):
     return convert
 
 
-def s1_block(pool, s1_table, s1_dates, index, smoothing, units_by_path, grid, transform, window, cache):
-    """VV and VH in dB on the window for the S1 acquisition `index` (None: all NaN)."""
+def s1_block(pool, s1_table, s1_dates, index, smoothing, speckle, units_by_path, grid, transform, window, cache):
+    """VV and VH in dB on the window for the S1 acquisition `index` (None: all NaN).
+
+    Each acquisition is speckle-filtered on its own grid, then resampled, then (with
+    `smoothing`) averaged with its neighbours in time, all in linear power.
+    """
     shape = (window.height, window.width)
     if index is None:
         return np.full(shape, np.nan, "float32"), np.full(shape, np.nan, "float32")
@@ -132,9 +138,8 @@ def s1_block(pool, s1_table, s1_dates, index, smoothing, units_by_path, grid, tr
         for i in indices:
             key = (i, band)
             if key not in cache:
-                ref = s1_table[s1_dates[i]][band]
-                cache[key] = read_onto(pool, ref, grid.crs, transform, window.width, window.height, "bilinear",
-                                       convert=linear_power_converter(ref, units_by_path[ref.path]))
+                cache[key] = s1_on_grid(pool, s1_table[s1_dates[i]][band], speckle, units_by_path, grid, transform,
+                                        window)
                 if len(cache) > 12:
                     cache.pop(next(iter(cache)))
             data = cache[key]
@@ -151,3 +156,13 @@ def s1_block(pool, s1_table, s1_dates, index, smoothing, units_by_path, grid, tr
     vv[invalid] = np.nan
     vh[invalid] = np.nan
     return vv, vh
+
+
+def s1_on_grid(pool, ref, speckle, units_by_path, grid, transform, window):
+    """One acquisition's band in linear power on the window: converted and speckle-filtered on the
+    Sentinel-1 file's own pixels, then resampled bilinearly onto the target grid."""
+    convert = linear_power_converter(ref, units_by_path[ref.path])
+    neighbourhood = speckle.for_acquisition(
+        (ref.path, ref.index), lambda: read_central_sample(pool, ref, convert)) if speckle else None
+    return read_onto(pool, ref, grid.crs, transform, window.width, window.height, "bilinear",
+                     convert=convert, neighbourhood=neighbourhood)

@@ -101,7 +101,7 @@ def _write_blocks(pool, plan, writers, progress):
             plan.work.step()
             if s1_writer is not None:
                 s1 = plan.s1
-                vv, vh = s1_block(pool, s1.table, s1.s1_dates, s1.matches[t][0], options.s1_smoothing,
+                vv, vh = s1_block(pool, s1.table, s1.s1_dates, s1.matches[t][0], options.s1_smoothing, s1.speckle,
                                   s1.units_by_path, grid, transform, window, s1_cache)
                 s1_writer.write(t, 0, vv, window)
                 s1_writer.write(t, 1, vh, window)
@@ -162,6 +162,7 @@ def s1_tags(plan):
         CAMEO_S1_GAP_DAYS=",".join(format_gap(g) for g in s1.gaps),
         CAMEO_MAX_S1_GAP_DAYS=f"{options.max_s1_gap_days:g}",
         CAMEO_SMOOTHING="rolling-mean-3-linear" if options.s1_smoothing else "none",
+        CAMEO_SPECKLE_FILTER=s1.speckle.describe(),
     )
 
 

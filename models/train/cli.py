@@ -80,18 +80,18 @@ def run_export(cfg, out_dir, check=True, threads=None):
     import numpy as np
 
     from .cost import dense_cost_per_pixel_date, window_cost_per_sample
-    from .data import ensure_stacks
-    from .export import export_models, parity_check
+    from .data import ensure_stacks, speckle_setting
+    from .export import export_models, parity_check, reconstruction_parity
     from ..stack import read_stack
 
     s2, s1, fm, stats = load_trained(cfg)
-    names = export_models(cfg, s2, s1, fm.fusion, stats, out_dir, training_summary(cfg))
+    names = export_models(cfg, s2, s1, fm.fusion, stats, out_dir, training_summary(cfg), heads=fm)
     report = {"files": {n: os.path.getsize(os.path.join(out_dir, n)) for n in names}}
     report["cost_dense_per_pixel_date"] = dense_cost_per_pixel_date(out_dir)
     report["cost_window_macs"] = window_cost_per_sample(out_dir)["macs"]
     if check:
         chip = cfg["data"]["val_chips"][0]
-        p2, p1 = ensure_stacks(chip, cfg["data"]["stack_dir"])
+        p2, p1 = ensure_stacks(chip, cfg["data"]["stack_dir"], s1_speckle=speckle_setting(cfg))
         a, b = read_stack(p2), read_stack(p1)
         t_n, _, h, w = a.values.shape
         rng = np.random.default_rng(0)
@@ -103,7 +103,8 @@ def run_export(cfg, out_dir, check=True, threads=None):
         report["parity"] = {"chip": chip, "points": len(points), "onnx_vs_torch": r["onnx_vs_torch"],
                             "dense_vs_window": r["dense_vs_window"], "dense_seconds": r["dense_seconds"],
                             "pixel_dates": pixel_dates, "pixel_dates_per_s": pixel_dates / r["dense_seconds"]}
-        if r["onnx_vs_torch"] > 1e-5 or r["dense_vs_window"] > 1e-4:
+        report["parity"]["reconstruction_onnx_vs_torch"] = reconstruction_parity(out_dir, s2, fm, r["dense"], points)
+        if r["onnx_vs_torch"] > 1e-5 or r["dense_vs_window"] > 1e-4 or report["parity"]["reconstruction_onnx_vs_torch"] > 1e-5:
             raise SystemExit(f"Export check FAILED: {report['parity']}")
     with open(os.path.join(cfg["runs_dir"], cfg["name"], "export_report.json"), "w", encoding="utf-8") as handle:
         json.dump(report, handle, indent=1)

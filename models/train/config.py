@@ -36,6 +36,8 @@ DEFAULTS = {
         "val_chips": ["belgium_0000280849BAC91C"],
         "s1_extra_train_chips": [],
         "stack_dir": "runs/stacks",
+        "s1_speckle_filter": "lee",
+        "s1_speckle_size": 5,
         "window": 15,
         "frames": 11,
         "block": 20,

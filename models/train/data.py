@@ -29,10 +29,16 @@ from ..runtime.engine import ModalitySpec, date_window, preprocess
 from .spec import FRAMES, HALO, MODALITIES, WINDOW, scaled
 
 
-def ensure_stacks(chip, stack_dir, data_dir=None, progress=None):
-    """Paths of the chip's (s2, s1) stacks, preparing them from the shared chips if missing."""
-    from ..sample_data import sample_data_dir
+def ensure_stacks(chip, stack_dir, data_dir=None, progress=None, s1_speckle=None):
+    """Paths of the chip's (s2, s1) stacks, preparing them from the shared chips if missing.
 
+    `s1_speckle` = (filter, size) of the Sentinel-1 preparation (default: the preparation's
+    own); a stack that exists but was prepared with another filter is an error, never reused.
+    """
+    from ..sample_data import sample_data_dir
+    from ..stack.speckle import DEFAULT_SPECKLE_FILTER, DEFAULT_SPECKLE_SIZE, describe
+
+    method, size = s1_speckle or (DEFAULT_SPECKLE_FILTER, DEFAULT_SPECKLE_SIZE)
     out = os.path.join(stack_dir, chip)
     s2, s1 = os.path.join(out, "s2_stack.tif"), os.path.join(out, "s1_stack.tif")
     if not os.path.isfile(s2):
@@ -41,8 +47,22 @@ def ensure_stacks(chip, stack_dir, data_dir=None, progress=None):
         folder = os.path.join(data_dir or sample_data_dir(), "chips", chip)
         s2_files = sorted(glob.glob(os.path.join(folder, "S2_*.nc")))
         s1_files = sorted(glob.glob(os.path.join(folder, "S1_*.nc")))
-        prepare_stack(s2_files, out, s1=s1_files or None, progress=progress)
+        prepare_stack(s2_files, out, s1=s1_files or None, s1_speckle_filter=method, s1_speckle_size=size,
+                      progress=progress)
+    elif os.path.isfile(s1):
+        import rasterio
+
+        with rasterio.open(s1) as data:
+            found = data.tags().get("CAMEO_SPECKLE_FILTER", "none")
+        if found != describe(method, size):
+            raise ValueError(f"{s1} was prepared with speckle filter '{found}', the config asks for "
+                             f"'{describe(method, size)}': delete {out} to prepare it again.")
     return s2, (s1 if os.path.isfile(s1) else None)
+
+
+def speckle_setting(cfg):
+    """(filter, size) of the Sentinel-1 preparation a config's models are trained on."""
+    return cfg["data"]["s1_speckle_filter"], cfg["data"]["s1_speckle_size"]
 
 
 class Chip:
@@ -67,8 +87,8 @@ class Chip:
         return self.s2 if modality == "S2" else self.s1
 
 
-def load_chips(names, stack_dir):
-    return [Chip.from_stacks(name, *ensure_stacks(name, stack_dir)) for name in names]
+def load_chips(names, stack_dir, s1_speckle=None):
+    return [Chip.from_stacks(name, *ensure_stacks(name, stack_dir, s1_speckle=s1_speckle)) for name in names]
 
 
 def compute_stats(chips):

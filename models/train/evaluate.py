@@ -51,14 +51,14 @@ def evaluate_run(cfg, models_dir=None, figures=True, max_pixel_dates=None, seed=
     from ..runtime import embed_raster, load_models
     from ..stack import read_stack
     from .cli import load_trained
-    from .data import ensure_stacks
+    from .data import ensure_stacks, speckle_setting
     from .loop import stage_dir
     from .spec import scaled
 
     models_dir = models_dir or cfg["export"]["out_dir"]
     s2, s1, fm, stats = load_trained(cfg)
     chip = cfg["data"]["val_chips"][0]
-    p2, p1 = ensure_stacks(chip, cfg["data"]["stack_dir"])
+    p2, p1 = ensure_stacks(chip, cfg["data"]["stack_dir"], s1_speckle=speckle_setting(cfg))
     a, b = read_stack(p2), read_stack(p1)
     models = load_models(models_dir, threads=1 if max_pixel_dates else None)
     kw = dict(s2_bands=a.bands, s1_values=b.values, s1_bands=b.bands, s1_gap_days=b.s1_gap_days)

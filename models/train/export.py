@@ -19,7 +19,8 @@ import torch
 
 from ..manifest import read_manifest, write_manifest
 from ..runtime import MODEL_FILES
-from .model import DenseFrame, DenseFusion, DenseTemporal, WindowReference
+from ..stack.speckle import describe as speckle_describe
+from .model import CentreReconstruction, DenseFrame, DenseFusion, DenseTemporal, WindowReference
 from .spec import (DATE_WINDOW_RULE, EDGE_RULE, EMBEDDING_NAMES, FRAMES, HALO, MODALITIES,
                    S1_PRESENT_RULE, WINDOW)
 
@@ -50,6 +51,7 @@ def _metadata(cfg, role, modality, stats, extra, training_summary):
                          "s1_present [N, P] -> embedding [N, P, 7]; F = token + 2 * layers * token + 1, the last "
                          "feature channel is the window validity"),
         "cameo_config": json.dumps(cfg, sort_keys=True),
+        "cameo_s1_speckle_filter": speckle_describe(cfg["data"]["s1_speckle_filter"], cfg["data"]["s1_speckle_size"]),
     }
     for mod in ("S2", "S1"):
         spec = MODALITIES[mod]
@@ -88,8 +90,12 @@ def _export(module, args, path, input_names, output_names, dynamic_axes, metadat
     onnx.save(model, path)
 
 
-def export_models(cfg, s2_ae, s1_ae, fusion, stats, out_dir, training_summary="", opset=None):
-    """Write the six ONNX files and SHA256SUMS into out_dir; returns the file names."""
+def export_models(cfg, s2_ae, s1_ae, fusion, stats, out_dir, training_summary="", opset=None, heads=None):
+    """Write the ONNX files and SHA256SUMS into out_dir; returns the file names.
+
+    `heads`: the FusionModel whose S2 head feeds the S2 decoder; with it the centre-pixel
+    reconstruction model (`cameo_s2_reconstruction.onnx`) is exported too.
+    """
     opset = opset or cfg["export"]["opset"]
     os.makedirs(out_dir, exist_ok=True)
     for m in (s2_ae, s1_ae, fusion):
@@ -135,6 +141,12 @@ def export_models(cfg, s2_ae, s1_ae, fusion, stats, out_dir, training_summary=""
             inputs, outputs, {n: {0: "batch"} for n in inputs + outputs},
             _metadata(cfg, "window_reference", "S2+S1", stats, {}, training_summary), opset)
     names.append(MODEL_FILES["window_reference"])
+    if heads is not None:
+        _export(CentreReconstruction(heads, s2_ae, MODALITIES["S2"]["scaling"]), (torch.ones(1, 6, len(EMBEDDING_NAMES)),),
+                os.path.join(out_dir, MODEL_FILES["s2_reconstruction"]), ["embedding"], ["reconstruction"],
+                {"embedding": npx, "reconstruction": npx},
+                _metadata(cfg, "s2_reconstruction", "S2", stats, {}, training_summary), opset)
+        names.append(MODEL_FILES["s2_reconstruction"])
     # keep the entries of other models in the folder (e.g. issue 6's cameo_gpp.onnx)
     others = [n for n in read_manifest(out_dir) if n not in names and os.path.isfile(os.path.join(out_dir, n))]
     write_manifest(out_dir, names + others)
@@ -175,3 +187,20 @@ def parity_check(models_dir, s2_ae, s1_ae, fusion, s2_values, dates, s2_bands, p
         "dense_seconds": dense_seconds,
         "dense": dense,
     }
+
+
+def reconstruction_parity(models_dir, s2_ae, fusion_model, embeddings, points):
+    """Max abs difference of the exported centre reconstruction vs the training decoder at `points`.
+
+    embeddings [T, 7, H, W] (dense ONNX output), points [(t, y, x)]."""
+    import onnxruntime
+
+    e = np.stack([embeddings[t, :, y, x] for t, y, x in points]).astype(np.float32)
+    session = onnxruntime.InferenceSession(os.path.join(models_dir, MODEL_FILES["s2_reconstruction"]),
+                                           providers=["CPUExecutionProvider"])
+    onnx_out = session.run(None, {"embedding": e[None]})[0][0]
+    s = MODALITIES["S2"]["scaling"]
+    with torch.no_grad():
+        x = torch.from_numpy(e)
+        rec = s2_ae.decoder(fusion_model.to_s2(x), torch.zeros(len(e), 1))[:, 0, :, 7, 7].numpy()
+    return float(np.abs(onnx_out - (rec / s["multiply"] - s["add"])).max())

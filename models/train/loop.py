@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .data import WindowSampler, compute_stats, load_chips, to_torch
+from .data import WindowSampler, compute_stats, load_chips, speckle_setting, to_torch
 from .loss import ContextLoss
 from .model import FusionModel, ModalityAutoencoder
 from .spec import MODALITIES
@@ -95,12 +95,13 @@ class Stage:
     def __init__(self, stage, cfg, device):
         self.stage, self.cfg, self.device = stage, cfg, device
         data = cfg["data"]
-        self.train_chips = load_chips(data["train_chips"], data["stack_dir"])
-        self.val_chips = load_chips(data["val_chips"], data["stack_dir"])
+        speckle = speckle_setting(cfg)
+        self.train_chips = load_chips(data["train_chips"], data["stack_dir"], speckle)
+        self.val_chips = load_chips(data["val_chips"], data["stack_dir"], speckle)
         if stage in STAGE_MODALITY:
             mod = STAGE_MODALITY[stage]
             self.modalities = (mod,)
-            extra = load_chips(data["s1_extra_train_chips"], data["stack_dir"]) if mod == "S1" else []
+            extra = load_chips(data["s1_extra_train_chips"], data["stack_dir"], speckle) if mod == "S1" else []
             self.train_chips = [c for c in self.train_chips + extra if c.values(mod) is not None]
             self.stats = compute_stats(self.train_chips)
             self.model = ModalityAutoencoder(len(MODALITIES[mod]["bands"]), cfg[stage]).to(device)

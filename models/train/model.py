@@ -371,3 +371,47 @@ class WindowReference(nn.Module):
         z2 = self.s2.encode(s2_window, s2_frame_exists, offsets, target_index)
         z1 = self.s1.encode(s1_window, s1_frame_exists, offsets, target_index)
         return self.fusion(z2, z1, s1_gap_days, s1_present), z2, z1
+
+
+class CentreReconstruction(nn.Module):
+    """Pixel-major: embedding [N, P, 7] -> Sentinel-2 reconstruction [N, P, C] of the target
+    date's centre pixel, in stack units (reflectance).
+
+    The fusion model's S2 head and the S2 decoder, cut down to the one output pixel the
+    runtime needs: the decoder's centre pixel (7, 7) depends only on map cell (side // 2,
+    side // 2) of `to_map` (the 3 x 3 block the stride-3 transposed convolution makes from
+    it) through `conv1`'s 3 x 3 neighbourhood, so only that slice of each layer is kept.
+    Equal to `decoder(to_s2(e), offsets=0)[:, 0, :, 7, 7]` (tested).
+    """
+
+    def __init__(self, fusion_model, s2_ae, scaling):
+        super().__init__()
+        dec = s2_ae.decoder
+        assert dec.up.kernel_size == (3, 3) and dec.up.stride == (3, 3) and dec.conv1.padding == (1, 1)
+        self.to_s2, self.mlp, self.to_mean = fusion_model.to_s2, dec.mlp, dec.to_mean
+        width, side, c = dec.width, dec.side, dec.side // 2
+        hidden = dec.to_map.in_features
+        self.cell = nn.Linear(hidden, width)
+        with torch.no_grad():
+            self.cell.weight.copy_(dec.to_map.weight.reshape(width, side, side, hidden)[:, c, c])
+            self.cell.bias.copy_(dec.to_map.bias.reshape(width, side, side)[:, c, c])
+        self.up_weight = nn.Parameter(dec.up.weight.detach().clone(), requires_grad=False)   # [in, out, 3, 3]
+        self.up_bias = nn.Parameter(dec.up.bias.detach().clone(), requires_grad=False)
+        self.conv1_weight = nn.Parameter(dec.conv1.weight.detach().clone(), requires_grad=False)  # [out, in, 3, 3]
+        self.conv1_bias = nn.Parameter(dec.conv1.bias.detach().clone(), requires_grad=False)
+        self.conv2 = nn.Linear(width, dec.conv2.out_channels)
+        with torch.no_grad():
+            self.conv2.weight.copy_(dec.conv2.weight[:, :, 0, 0])
+            self.conv2.bias.copy_(dec.conv2.bias)
+        self.register_buffer("target_time", time_features(torch.zeros(1)))
+        self.multiply, self.add = float(scaling["multiply"]), float(scaling["add"])
+
+    def forward(self, embedding):
+        z = self.to_s2(embedding)
+        hid = self.mlp(torch.cat([z, self.target_time.expand(*z.shape[:-1], -1)], dim=-1))
+        block = torch.einsum("...i,iokl->...okl", self.cell(hid), self.up_weight) + self.up_bias[:, None, None]
+        block = F.gelu(block)                                                   # [..., width, 3, 3]
+        centre = block[..., 1, 1] + F.gelu(torch.einsum("...ikl,oikl->...o", block, self.conv1_weight)
+                                           + self.conv1_bias)
+        model_scale = self.conv2(centre) + self.to_mean(hid)
+        return model_scale / self.multiply - self.add
