@@ -1,6 +1,8 @@
-"""What every CAMEO Processing algorithm shares: naming, groups, help, errors.
+"""What every CAMEO Processing algorithm shares: naming, groups, help, errors, and the
+parameter helpers several algorithms need (advanced parameters, extents).
 
-Subclasses set the class attributes and write `initAlgorithm` and `processAlgorithm`;
+Subclasses set the class attributes (parameter names as constants, as QGIS core's
+algorithms do: `OUTPUT = "OUTPUT"`) and write `initAlgorithm` and `processAlgorithm`;
 `processAlgorithm` stays thin and calls Qt-free code in `models/` inside
 `self.user_errors()`, which turns CAMEO's own errors into QgsProcessingException.
 """
@@ -8,7 +10,12 @@ Subclasses set the class attributes and write `initAlgorithm` and `processAlgori
 import contextlib
 import os
 
-from qgis.core import QgsProcessingAlgorithm, QgsProcessingException
+from qgis.core import (
+    QgsCoordinateReferenceSystem,
+    QgsProcessingAlgorithm,
+    QgsProcessingException,
+    QgsProcessingParameterDefinition,
+)
 from qgis.PyQt.QtCore import QCoreApplication
 from qgis.PyQt.QtGui import QIcon
 
@@ -23,6 +30,8 @@ GROUPS = {
     "utilities": "Utilities",
 }
 
+HELP_PARAGRAPH_BREAK = "<br><br>"
+
 ICON_PATH = os.path.join(os.path.dirname(os.path.dirname(__file__)), "resources", "icon.svg")
 
 
@@ -36,7 +45,8 @@ class CameoAlgorithm(QgsProcessingAlgorithm):
     NAME = ""
     DISPLAY_NAME = ""
     GROUP = "utilities"
-    HELP = ""
+    # The help text: a tuple of paragraphs (QGIS's help panel shows HTML: <b>, <i> inline).
+    HELP = ()
     # Import names of the Python packages the algorithm cannot run without.
     REQUIRES = ()
 
@@ -53,7 +63,7 @@ class CameoAlgorithm(QgsProcessingAlgorithm):
         return self.GROUP
 
     def shortHelpString(self):  # noqa: N802
-        return tr(self.HELP)
+        return HELP_PARAGRAPH_BREAK.join(tr(paragraph) for paragraph in self.HELP)
 
     def icon(self):
         return QIcon(ICON_PATH)
@@ -77,3 +87,16 @@ class CameoAlgorithm(QgsProcessingAlgorithm):
             yield
         except CameoError as error:  # includes MissingDependencyError
             raise QgsProcessingException(str(error)) from error
+
+    def addAdvancedParameter(self, parameter):  # noqa: N802 - named like addParameter
+        """addParameter, with the parameter in the dialog's "Advanced parameters" section."""
+        parameter.setFlags(parameter.flags() | QgsProcessingParameterDefinition.Flag.FlagAdvanced)
+        return self.addParameter(parameter)
+
+    def extent_bounds(self, parameters, name, context, crs=None):
+        """(xmin, ymin, xmax, ymax) of extent parameter `name` (in `crs` when given, else in the
+        extent's own CRS), or None when the parameter is empty (the whole input)."""
+        if not parameters.get(name):
+            return None
+        rect = self.parameterAsExtent(parameters, name, context, crs or QgsCoordinateReferenceSystem())
+        return rect.xMinimum(), rect.yMinimum(), rect.xMaximum(), rect.yMaximum()

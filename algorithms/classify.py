@@ -3,7 +3,6 @@
 from qgis.core import (
     QgsProcessing,
     QgsProcessingOutputNumber,
-    QgsProcessingParameterDefinition,
     QgsProcessingParameterEnum,
     QgsProcessingParameterFeatureSource,
     QgsProcessingParameterField,
@@ -42,19 +41,19 @@ class ClassifyFromPolygons(CameoAlgorithm):
         "Maps classes from a few labelled areas: every pixel of each <b>training</b> polygon (the pixel "
         "under each point) is an example of the class in <b>Class field</b> (a name or a number), its "
         "features the 7 embedding values of each chosen date, side by side. <b>Model</b>: random forest "
-        "(100 trees), logistic regression or k nearest neighbours (k = 5), from scikit-learn.<br><br>"
+        "(100 trees), logistic regression or k nearest neighbours (k = 5), from scikit-learn.",
         "<b>Dates</b>: empty = every date; one date YYYY-MM-DD; several, comma-separated; or a range "
-        "FIRST/LAST. Pixels without an embedding on every chosen date get no data (0).<br><br>"
+        "FIRST/LAST. Pixels without an embedding on every chosen date get no data (0).",
         "<b>Accuracy</b>: spatially blocked cross-validation. Each training feature belongs, whole, to the "
         "square block of <b>Block size</b> metres holding the centre of its pixels; each of the "
         "<b>Folds</b> leaves out whole blocks (scikit-learn's GroupKFold), so nearby pixels, which look "
         "alike, never end up on both sides. Pooled over the folds: confusion matrix, overall accuracy, "
         "precision, recall and F1 per class, written as an HTML <b>report</b> and a CSV <b>table</b> "
-        "(measure,true_class,predicted_class,value). The model is then fitted on all training pixels.<br><br>"
+        "(measure,true_class,predicted_class,value). The model is then fitted on all training pixels.",
         "<b>Outputs</b>: byte GeoTIFF of classes 1..C (colour table; class names in the order of the codes "
         "in its CAMEO_CLASSES metadata), optionally a float32 raster of per-class probabilities (one band "
         "per class). All outputs are written under hidden names and renamed only when complete. Needs "
-        "scikit-learn."
+        "scikit-learn.",
     )
 
     def initAlgorithm(self, config=None):  # noqa: N802 - QGIS API
@@ -75,9 +74,7 @@ class ClassifyFromPolygons(CameoAlgorithm):
                 (self.FOLDS, "Cross-validation folds", FOLDS, 2, QgsProcessingParameterNumber.Type.Integer),
                 (self.BLOCK_SIZE, "Cross-validation block size (m)", BLOCK_SIZE, 10.0,
                  QgsProcessingParameterNumber.Type.Double)):
-            parameter = QgsProcessingParameterNumber(name, label, kind, default, minValue=minimum)
-            parameter.setFlags(parameter.flags() | QgsProcessingParameterDefinition.Flag.FlagAdvanced)
-            self.addParameter(parameter)
+            self.addAdvancedParameter(QgsProcessingParameterNumber(name, label, kind, default, minValue=minimum))
         self.addParameter(QgsProcessingParameterRasterDestination(self.OUTPUT, "Classes"))
         self.addParameter(QgsProcessingParameterRasterDestination(
             self.PROBABILITIES, "Class probabilities", optional=True, createByDefault=False))

@@ -28,17 +28,17 @@ class ClusterEmbeddings(CameoAlgorithm):
     CENTRES = "CENTRES"
     HELP = (
         "Groups the pixels into <b>K</b> clusters of similar embeddings with k-means (scikit-learn's "
-        "KMeans, 10 initialisations from <b>Seed</b>: the same seed gives the same clusters).<br><br>"
+        "KMeans, 10 initialisations from <b>Seed</b>: the same seed gives the same clusters).",
         "<b>Dates</b>: empty = every date of the embeddings.vrt; one date YYYY-MM-DD; several, "
         "comma-separated; or a range FIRST/LAST (e.g. 2019-04-01/2019-09-30). The features of a pixel are "
         "its 7 embedding values on each chosen date, side by side, so clusters over several dates group "
         "pixels that change alike through time. Pixels without an embedding on every chosen date get no "
-        "data (0).<br><br>"
+        "data (0).",
         "k-means is fitted on every valid pixel, or on a uniform sample on larger rasters (at most 200,000 "
         "pixels and 256 MB of features), then "
         "each pixel gets its nearest centre, block by block. <b>Output</b>: a byte GeoTIFF of classes "
         "1..K with a colour table; the centres (JSON), dates, features and seed are in its metadata "
-        "(CAMEO_CLUSTER_*). Needs scikit-learn."
+        "(CAMEO_CLUSTER_*). Needs scikit-learn.",
     )
 
     def initAlgorithm(self, config=None):  # noqa: N802 - QGIS API

@@ -13,22 +13,26 @@ class DescribeModel(CameoAlgorithm):
     DISPLAY_NAME = "Describe ONNX model"
     GROUP = "utilities"
     REQUIRES = ("onnxruntime",)
+    INPUT = "INPUT"
+    METADATA = "METADATA"
+    INPUTS = "INPUTS"
+    OUTPUTS = "OUTPUTS"
     HELP = (
         "Shows what an ONNX model says about itself: its metadata (for CAMEO models: "
         "modality, band order, scaling, window size, embedding size, version, training "
         "data) and its inputs and outputs with their shapes. Use it to check a model "
-        "before running it, or to see which bands a model expects."
+        "before running it, or to see which bands a model expects.",
     )
 
     def initAlgorithm(self, config=None):  # noqa: N802 - QGIS API
         self.addParameter(QgsProcessingParameterFile(
-            "INPUT", "ONNX model file", extension="onnx"))
-        self.addOutput(QgsProcessingOutputString("METADATA", "Metadata (JSON)"))
-        self.addOutput(QgsProcessingOutputString("INPUTS", "Inputs (JSON)"))
-        self.addOutput(QgsProcessingOutputString("OUTPUTS", "Outputs (JSON)"))
+            self.INPUT, "ONNX model file", extension="onnx"))
+        self.addOutput(QgsProcessingOutputString(self.METADATA, "Metadata (JSON)"))
+        self.addOutput(QgsProcessingOutputString(self.INPUTS, "Inputs (JSON)"))
+        self.addOutput(QgsProcessingOutputString(self.OUTPUTS, "Outputs (JSON)"))
 
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
-        path = self.parameterAsFile(parameters, "INPUT", context)
+        path = self.parameterAsFile(parameters, self.INPUT, context)
         with self.user_errors():
             info = describe_onnx(path)
         for key, value in sorted(info["metadata"].items()):
@@ -37,7 +41,7 @@ class DescribeModel(CameoAlgorithm):
             for node in info[kind]:
                 feedback.pushInfo(f"{kind[:-1]} {node['name']}: {node['type']} {node['shape']}")
         return {
-            "METADATA": json.dumps(info["metadata"], sort_keys=True),
-            "INPUTS": json.dumps(info["inputs"]),
-            "OUTPUTS": json.dumps(info["outputs"]),
+            self.METADATA: json.dumps(info["metadata"], sort_keys=True),
+            self.INPUTS: json.dumps(info["inputs"]),
+            self.OUTPUTS: json.dumps(info["outputs"]),
         }

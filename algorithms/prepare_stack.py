@@ -38,11 +38,31 @@ class PrepareStack(CameoAlgorithm):
     DISPLAY_NAME = "Prepare Sentinel-1/2 time stack"
     GROUP = "prepare"
     REQUIRES = ("numpy", "rasterio", "pyproj")
+    S2 = "S2"
+    S2_BANDS = "S2_BANDS"
+    S2_MASK = "S2_MASK"
+    S1 = "S1"
+    EXTENT = "EXTENT"
+    CRS = "CRS"
+    MIN_VALID_FRACTION = "MIN_VALID_FRACTION"
+    MAX_S1_GAP_DAYS = "MAX_S1_GAP_DAYS"
+    MASK_VALID_VALUES = "MASK_VALID_VALUES"
+    HARMONIZED = "HARMONIZED"
+    S1_UNITS = "S1_UNITS"
+    S1_SMOOTHING = "S1_SMOOTHING"
+    S1_SPECKLE_FILTER = "S1_SPECKLE_FILTER"
+    S1_SPECKLE_SIZE = "S1_SPECKLE_SIZE"
+    SUBSTITUTE_B8A = "SUBSTITUTE_B8A"
+    RESAMPLING = "RESAMPLING"
+    OUTPUT_FOLDER = "OUTPUT_FOLDER"
+    S2_STACK = "S2_STACK"
+    S1_STACK = "S1_STACK"
+    DATES = "DATES"
     HELP = (
         "Turns downloaded Sentinel-2 L2A (and optionally Sentinel-1) data into the analysis-ready "
         "time stacks the CAMEO models read: one 10 m grid, Sentinel-2 bands B02 B03 B04 B05 B06 B07 "
         "B08 B8A B11 B12 as surface reflectance, clouds masked per pixel, cloudy dates dropped, and "
-        "Sentinel-1 VV/VH (dB) matched to each Sentinel-2 date.\n\n"
+        "Sentinel-1 VV/VH (dB) matched to each Sentinel-2 date.",
         "<b>Inputs</b>: one raster per date in any GDAL format (bands recognised from their "
         "descriptions such as B02, B2 or 'B02 (490 nm)', or from Band order; the date from the "
         "metadata or the file name: YYYYMMDD, YYYY-MM-DD, SAFE names), NetCDF / openEO / Earth Engine "
@@ -52,40 +72,40 @@ class PrepareStack(CameoAlgorithm):
         "folders/zips. Variables that are not rasters (strings, scalars, angles) are ignored. A cube's "
         "georeferencing comes from GDAL, else a CF grid_mapping / spatial_ref variable, else a crs "
         "attribute, and its x/y coordinates (which must be regularly spaced). 20 m bands are resampled to 10 m (bilinear by default), the SCL layer by "
-        "nearest neighbour.\n\n"
+        "nearest neighbour.",
         "<b>Scaling</b>: reflectance = (DN + BOA_ADD_OFFSET) / 10000. Products of processing "
         "baseline 04.00 and later (from 2022-01-25) carry BOA_ADD_OFFSET = -1000. With "
         "'Input is harmonised' on auto, the offset is taken from the metadata (BOA_ADD_OFFSET, "
         "PROCESSING_BASELINE, 'harmonized') and otherwise from the date; float reflectance inputs "
-        "count as harmonised.\n\n"
+        "count as harmonised.",
         "<b>Mask</b>: a pixel is valid when its SCL class is 4, 5, 6, 7 or 11 (vegetation, bare, water, "
         "unclassified, snow; change with 'Valid mask values') or, with a cloud mask layer, where the "
         "mask is non-zero; and every band has data. Dates whose valid share of the extent is below "
         "'Minimum valid fraction' are dropped. Without SCL and mask, a pixel is valid where its values "
-        "are finite, and the valid share counts the pixels that have data on at least one date.\n\n"
+        "are finite, and the valid share counts the pixels that have data on at least one date.",
         "<b>Same-day acquisitions</b> (adjacent tiles or orbits, in one input or several) are merged per "
         "pixel: a valid observation beats an invalid one; where both are valid, the acquisition with more "
-        "valid pixels in the extent wins. dates.csv counts the acquisitions of each date.\n\n"
+        "valid pixels in the extent wins. dates.csv counts the acquisitions of each date.",
         "<b>Take B8A from B08</b> (SUBSTITUTE_B8A, off by default): for inputs without B8A (many "
         "openEO composites). The stack records it (CAMEO_SUBSTITUTIONS), cameo:embed and cameo:predictgpp "
-        "log it; it changes the embeddings somewhat (figures in the README).\n\n"
+        "log it; it changes the embeddings somewhat (figures in the README).",
         "<b>Sentinel-1</b>: VV and VH in dB or linear power, any CRS and resolution, reprojected onto "
         "the 10 m grid; each Sentinel-2 date gets the nearest acquisition (ties: the earlier one), "
         "the gap in days is recorded, and gaps over 'Maximum Sentinel-1 gap' leave Sentinel-1 empty "
-        "(NaN) for that date. Optional centred rolling mean over 3 acquisitions in linear power.\n\n"
+        "(NaN) for that date. Optional centred rolling mean over 3 acquisitions in linear power.",
         "<b>Speckle filter</b> (S1_SPECKLE_FILTER, S1_SPECKLE_SIZE): each Sentinel-1 acquisition is "
         "filtered in linear power on its own grid before it is resampled: Lee (default; smooths where "
         "the window looks like speckle, keeps field edges; the speckle level is estimated from each "
         "acquisition), boxcar (multi-look mean) or none, over a 5 x 5 window of Sentinel-1 pixels by "
         "default (3-11, odd). The bundled models were trained on Lee 5 x 5 stacks: cameo:embed warns "
-        "when a stack was prepared otherwise.\n\n"
+        "when a stack was prepared otherwise.",
         "<b>Outputs</b> in the output folder: s2_stack.tif and s1_stack.tif (float32 GeoTIFF, one "
         "band per date and band, described e.g. '2018-08-04 B8A', NaN = invalid, metadata inside) "
         "and dates.csv (date, valid fraction, matched Sentinel-1 date and gap). Files are written "
         "under temporary names and renamed when complete; on any error nothing is left behind. "
         "The output folder must not already hold another run's stack. "
-        "Processing runs block by block, so memory does not grow with the area.\n\n"
-        "Same tool on the command line: python -m models.stack --help (from a CAMEO checkout)."
+        "Processing runs block by block, so memory does not grow with the area.",
+        "Same tool on the command line: python -m models.stack --help (from a CAMEO checkout).",
     )
 
     def initAlgorithm(self, config=None):  # noqa: N802 - QGIS API

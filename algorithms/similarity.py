@@ -29,17 +29,17 @@ class SimilarityToExamples(CameoAlgorithm):
     HELP = (
         "Finds what looks like your examples: for every pixel and date, the similarity of its embedding to "
         "the mean embedding of the <b>examples</b> (points: the pixel under each; polygons: every pixel "
-        "inside) on that date.<br><br>"
+        "inside) on that date.",
         "The similarity is the cosine between the pixel's and the examples' embeddings, both taken "
         "relative to that date's mean embedding over the raster: 1 where a pixel differs from the average "
         "exactly as the examples do (exactly 1 at a single example pixel, the maximum), 0 for unrelated "
         "pixels, -1 for the opposite. (The embeddings share a large common part, so the plain cosine would "
-        "be close to 1 everywhere.)<br><br>"
+        "be close to 1 everywhere.)",
         "<b>Date</b> (YYYY-MM-DD): one date of the embeddings.vrt; empty = every date, plus a last band "
         "counting the dates on which the pixel's similarity is at least <b>Threshold</b>. "
         "<b>Output</b>: float32 GeoTIFF, one band per date ('YYYY-MM-DD similarity'), no data (NaN) where "
         "the pixel has no embedding that date, or the examples have none. Read block by block; written "
-        "under a hidden name and renamed only when complete."
+        "under a hidden name and renamed only when complete.",
     )
 
     def initAlgorithm(self, config=None):  # noqa: N802 - QGIS API

@@ -7,7 +7,7 @@ CAMEO models carry their band order, scaling and window size as ONNX metadata
 import os
 
 from .environment import require
-from .errors import CameoInputError
+from .errors import CameoInputError, first_line
 
 
 def describe_onnx(path):
@@ -25,9 +25,9 @@ def describe_onnx(path):
     try:
         session = onnxruntime.InferenceSession(path, providers=["CPUExecutionProvider"])
     except Exception as error:  # noqa: BLE001 - onnxruntime raises several types
-        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        first = first_line(error)
         raise CameoInputError(
-            f"{path} is not a readable ONNX model ({first_line}). "
+            f"{path} is not a readable ONNX model ({first}). "
             "Choose a .onnx file exported by CAMEO or another ONNX exporter.") from error
     meta = session.get_modelmeta()
 

@@ -1,4 +1,4 @@
-"""The bad-input cases of the reliability suite (issue 7), shared by the tests and the table.
+"""The bad-input cases of the reliability suite, shared by the tests and the table.
 
 Each case builds its inputs in a fresh folder and returns (algorithm, parameters); the
 user must see one message matching `pattern` (it names the problem and the fix), no

@@ -1,4 +1,4 @@
-"""Helpers (no tests) of the reliability suite (issue 7): tiny inputs, checksums, runners.
+"""Helpers (no tests) of the reliability suite: tiny inputs, checksums, runners.
 
 Everything here is small on purpose (16 x 16 px rasters, a few dates) so that the
 whole suite stays fast on two shared CPU cores.

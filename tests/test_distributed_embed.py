@@ -18,9 +18,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import rasterio
+from kill_worker_once import preload_env
 
 from models.distributed.store import TILES_DIR, TMP_MARK, TileStore, load_tile, save_tile, tile_path
-from models.distributed.worker import KILL_ONCE_ENV
 from models.embedding.job import embed_stacks
 from models.embedding.tiles import Tile
 from models.errors import CameoInputError
@@ -130,7 +130,7 @@ def cluster_worker_pids(address):
 def test_a_worker_killed_mid_write_loses_and_corrupts_no_tile(stacks, extent, tiny_models_dir, reference, tmp_path):
     marker = tmp_path / "killed"
     done = run_cli(command(stacks, extent, tiny_models_dir, tmp_path / "out", "--workers", "2"),
-                   env={KILL_ONCE_ENV: str(marker)})
+                   env=preload_env(marker))
     summary = summary_of(done)
     assert marker.exists()  # one worker really died (SIGKILL) with its tile in a temporary file
     killed_pid = marker.read_text()

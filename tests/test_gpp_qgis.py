@@ -10,8 +10,7 @@ from qgis.PyQt.QtGui import QColor
 
 
 def test_pixels_outside_the_area_of_applicability_are_greyed(qgis_app, tmp_path):
-    from cameo.algorithms.layer_loading import DatedLayerPostProcessor
-    from cameo.algorithms.predict_gpp import AOA_GREY, aoa_overlay, gpp_style
+    from cameo.algorithms.layer_loading import AOA_GREY, DatedLayerPostProcessor, aoa_overlay, gpp_style
 
     path = tmp_path / "gpp_2019-06-20.tif"
     gpp = np.array([[2.0, 8.0], [12.0, np.nan]], np.float32)

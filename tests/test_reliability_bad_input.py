@@ -1,4 +1,4 @@
-"""Reliability (issue 7): every bad input gives one clear message, no traceback, nothing written.
+"""Reliability: every bad input gives one clear message, no traceback, nothing written.
 
 Each case of `reliability_cases.CASES` runs through Processing in a real QGIS (as in
 the toolbox, a model or a batch run). The user must see exactly one line, the CAMEO

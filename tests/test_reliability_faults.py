@@ -1,4 +1,4 @@
-"""Reliability (issue 7): cancel, SIGKILL, concurrent runs, a full disk, a read-only folder.
+"""Reliability: cancel, SIGKILL, concurrent runs, a full disk, a read-only folder.
 
 Nothing is lost and nothing corrupt: after a fault no file that looks like a finished
 output exists (temporary files are hidden: `.name.tmp-*`, `.cameo-partial-*`), the

@@ -1,4 +1,4 @@
-"""Property-based tests (hypothesis) of the parsers users feed text to (issue 7).
+"""Property-based tests (hypothesis) of the parsers users feed text to.
 
 Dates and band names from file names and metadata, CF time units, S2_BANDS and mask
 value lists, extents, the DATE of Embedding to RGB, a stack's date tags, and the ONNX

@@ -1,4 +1,4 @@
-"""Security (issue 7): only ONNX at runtime, no pickle, weights_only checkpoints, no shell, no network.
+"""Security: only ONNX at runtime, no pickle, weights_only checkpoints, no shell, no network.
 
 The plugin files are the ones `scripts/package.py` puts in the zip users install
 (models/train, tests, benchmarks and scripts stay out), plus any not yet tracked.

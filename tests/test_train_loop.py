@@ -111,7 +111,7 @@ def test_resume_gives_identical_continuation(tmp_path, stack_dir):
 
 def test_export_of_the_trained_run_passes_the_checks_on_the_real_chip(trained, tmp_path):
     from models.runtime import load_models
-    from models.train.cli import run_export
+    from models.train.export import run_export
 
     cfg, _ = trained
     report = run_export(cfg, str(tmp_path / "onnx"), threads=1)

@@ -9,12 +9,11 @@ import argparse
 import importlib.util
 import json
 import signal
-import sys
 
+from ..cli import run_cli
 from ..embedding.defaults import DEFAULT_TILE_SIZE, DEVICES
 from ..environment import install_command
-from ..errors import CameoCancelled, CameoError, CameoInputError
-from .errors import DistributedRunError
+from ..errors import CameoCancelled, CameoInputError
 
 EPILOG = """\
 outputs (in OUT): one cloud-optimised GeoTIFF per date (embedding_YYYY-MM-DD.tif, 7 bands F01..F07)
@@ -112,43 +111,39 @@ def _stop_on_sigterm():
 
 
 def main(argv=None):
+    return run_cli(_embed, argv, prog="python -m models.distributed")
+
+
+def _embed(argv):
     args = build_parser().parse_args(argv)
+    if importlib.util.find_spec("distributed") is None:
+        raise CameoInputError(
+            "Dask distributed is not installed: run `"
+            f"{install_command(['dask==2024.12.1', 'distributed==2024.12.1'])}` "
+            "(Debian 13: apt install python3-dask python3-distributed).")
+    from .run import embed_distributed
+
+    if args.gpp:
+        from ..gpp.predict import check_gpp_output_folder
+
+        check_gpp_output_folder(args.gpp)  # fail before hours of embedding, not after
+    _stop_on_sigterm()
     try:
-        if importlib.util.find_spec("distributed") is None:
-            raise CameoInputError(
-                "Dask distributed is not installed: run `"
-                f"{install_command(['dask==2024.12.1', 'distributed==2024.12.1'])}` "
-                "(Debian 13: apt install python3-dask python3-distributed).")
-        from .run import embed_distributed
-
-        if args.gpp:
-            from ..gpp.predict import check_gpp_output_folder
-
-            check_gpp_output_folder(args.gpp)  # fail before hours of embedding, not after
-        _stop_on_sigterm()
         run = embed_distributed(
             args.s2, args.out, s1_path=args.s1, bounds=parse_bounds(args.extent) if args.extent else None,
             tile_size=args.tile_size, scheduler=args.scheduler, workers=args.workers,
             threads_per_worker=args.threads_per_worker, onnx_threads=args.onnx_threads, device=args.device,
             models_dir=args.models_dir, resume=args.resume, progress=not args.no_progress,
             quiet=not args.verbose)
-        summary = run.summary()
-        if args.gpp:
-            from ..gpp.predict import predict_gpp
-
-            gpp = predict_gpp(run.index_path, args.gpp, s2_stack=args.s2, models_dir=args.models_dir,
-                              threads=args.onnx_threads)
-            summary["gpp"] = {"index": gpp.index_path, "files": len(gpp.files),
-                              "pixel_dates": gpp.pixel_dates, "seconds": round(gpp.seconds, 3)}
-    except CameoCancelled as error:
-        print(f"python -m models.distributed: {error}", file=sys.stderr)
-        return 130
     except KeyboardInterrupt:
-        print(f"python -m models.distributed: interrupted; finished tiles are kept in {args.out}/.cameo-tiles: "
-              "run the same command with --resume to finish.", file=sys.stderr)
-        return 130
-    except CameoError as error:
-        print(f"python -m models.distributed: error: {error}", file=sys.stderr)
-        return 1 if isinstance(error, DistributedRunError) else 2
+        raise CameoCancelled(f"interrupted; finished tiles are kept in {args.out}/.cameo-tiles: run the same "
+                             "command with --resume to finish.") from None
+    summary = run.summary()
+    if args.gpp:
+        from ..gpp.predict import predict_gpp
+
+        gpp = predict_gpp(run.index_path, args.gpp, s2_stack=args.s2, models_dir=args.models_dir,
+                          threads=args.onnx_threads)
+        summary["gpp"] = {"index": gpp.index_path, "files": len(gpp.files),
+                          "pixel_dates": gpp.pixel_dates, "seconds": round(gpp.seconds, 3)}
     print(json.dumps(summary))
-    return 0

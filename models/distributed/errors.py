@@ -1,7 +1,7 @@
 """Errors of distributed runs (no third-party imports)."""
 
-from ..errors import CameoError
+from ..errors import CameoRunError
 
 
-class DistributedRunError(CameoError):
+class DistributedRunError(CameoRunError):
     """The cluster could not finish the run (finished tiles are kept: resume it)."""

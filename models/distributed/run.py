@@ -18,16 +18,12 @@ import time
 import uuid
 from dataclasses import dataclass, field
 
-import rasterio
 
 from ..embedding.defaults import DEFAULT_TILE_SIZE, DEVICES
-from ..embedding.job import _check_pair, pixel_window
-from ..embedding.outputs import EmbeddingWriter, check_output_folder
-from ..embedding.tiles import tile_grid
+from ..embedding.job import plan_embedding
 from ..errors import CameoInputError
 from ..manifest import MODELS_DIR, read_manifest
 from ..runtime import MODEL_FILES, default_workers, load_models
-from ..stack import read_stack_info
 from ..staging import report_swept
 from .errors import DistributedRunError
 from .store import TileStore, load_tile, tile_file_name
@@ -164,9 +160,11 @@ def _check_workers_see(client, paths, folder):
             "that every worker mounts (writable) at the same path.")
 
 
-def embed_distributed(s2_path, output_folder, *, s1_path=None, bounds=None, tile_size=DEFAULT_TILE_SIZE,
-                      scheduler=None, workers=None, threads_per_worker=1, onnx_threads=1, device="cpu",
-                      models_dir=None, resume=False, progress=True, quiet=True, info=None):
+def embed_distributed(s2_path: str, output_folder: str, *, s1_path: str = None, bounds: tuple = None,
+                      tile_size: int = DEFAULT_TILE_SIZE, scheduler: str = None, workers: int = None,
+                      threads_per_worker: int = 1, onnx_threads: int = 1, device: str = "cpu",
+                      models_dir: str = None, resume: bool = False, progress: bool = True, quiet: bool = True,
+                      info=None) -> DistributedRun:
     """Embed the S2 (+ S1) stacks over `bounds` with one Dask task per tile; returns a DistributedRun.
 
     scheduler: None for an embedded LocalCluster of `workers` processes x
@@ -176,130 +174,44 @@ def embed_distributed(s2_path, output_folder, *, s1_path=None, bounds=None, tile
     """
     info = info or (lambda message: print(message, file=sys.stderr, flush=True))
     started = time.perf_counter()
-    if int(tile_size) < 1:
-        raise CameoInputError(f"Tile size {tile_size} must be at least 1 pixel.")
-    if workers is not None and int(workers) < 1:
-        raise CameoInputError(f"--workers {workers}: give at least 1 worker.")
-    if int(threads_per_worker) < 1 or int(onnx_threads) < 1:
-        raise CameoInputError("Threads per worker and ONNX threads must be at least 1.")
-    if device not in DEVICES:
-        raise CameoInputError(f"Unknown device {device!r}: use one of {', '.join(DEVICES)}.")
-    s2 = read_stack_info(s2_path)
-    s1 = read_stack_info(s1_path) if s1_path else None
-    _check_pair(s2, s1)
-    window = pixel_window(s2, bounds)
+    _check_cluster_options(workers, threads_per_worker, onnx_threads, device)
     output_folder = os.path.abspath(output_folder)
-    check_output_folder(output_folder)
+    plan = plan_embedding(s2_path, output_folder, s1_path=s1_path, bounds=bounds, tile_size=tile_size)
     # The client checks bands and reads names and version; workers load their own copy.
     models = load_models(models_dir, threads=1, providers=["CPUExecutionProvider"])
-    models.s2.check_bands(s2.bands, "Sentinel-2 stack")
-    if s1 is not None:
-        models.s1.check_bands(s1.bands, "Sentinel-1 stack")
-    tiles = tile_grid(window, int(tile_size))
-    n_dates, n_features = len(s2.dates), len(models.output_names)
-    job = {"format": 1, "s2": _file_identity(s2.path), "s1": _file_identity(s1.path) if s1 else None,
-           "window": [int(window.col_off), int(window.row_off), int(window.width), int(window.height)],
-           "tile_size": int(tile_size), "models": f"{models.name} {models.version}",
-           "models_sha256": _models_identity(models_dir), "device": device,
-           "dates": [d.isoformat() for d in s2.dates]}
+    plan.check_models(models)
+    for note in plan.notes(models):
+        info(note)
     store = TileStore(output_folder)
-    finished = store.open(job, resume)
-    task_job = TileJob(s2=s2, s1=s1, tiles_dir=store.path, models_dir=models_dir,
+    finished = store.open(_job_identity(plan, tile_size, models, models_dir, device), resume)
+    task_job = TileJob(s2=plan.s2, s1=plan.s1, tiles_dir=store.path, models_dir=models_dir,
                        onnx_threads=int(onnx_threads), device=device)
-    tags = {"CAMEO_MODEL_NAME": models.name, "CAMEO_MODEL_VERSION": models.version,
-            "CAMEO_S2_STACK": os.path.basename(s2.path), "CAMEO_S2_STACK_PATH": os.path.abspath(s2.path),
-            "CAMEO_S1_STACK": os.path.basename(s1.path) if s1 else "none"}
-    feature_names = list(models.output_names)
-    del models
-    run = DistributedRun("", [], list(s2.dates), len(tiles), 0, 0, 0.0,
-                         sum(t.pixels for t in tiles) * n_dates)
-    writer = client = cluster = bar = None
-    futures = []
+    run = DistributedRun("", [], list(plan.s2.dates), len(plan.tiles), 0, 0, 0.0,
+                         sum(t.pixels for t in plan.tiles) * len(plan.s2.dates))
+    sink = client = cluster = None
     try:
-        writer = EmbeddingWriter(output_folder, s2.dates, feature_names, s2.crs,
-                                 rasterio.windows.transform(window, s2.transform),
-                                 int(window.width), int(window.height), tags)
-        report_swept(info, writer.swept)
-
-        def put(tile, array):
-            write_started = time.perf_counter()
-            for t in range(n_dates):
-                writer.write(t, array[t], tile.row - int(window.row_off), tile.col - int(window.col_off))
-            run.write_seconds += time.perf_counter() - write_started
-
-        todo = []
-        for tile in tiles:
-            array = None
-            if tile_file_name(tile) in finished:
-                array = load_tile(store.path, tile, (n_dates, n_features, tile.height, tile.width))
-            if array is None:
-                todo.append(tile)
-            else:
-                put(tile, array)
-                run.reused += 1
+        sink = _TileSink(plan.writer(output_folder, models), plan, store.path, len(models.output_names), run)
+        del models
+        report_swept(info, sink.writer.swept)
+        todo = sink.reuse_finished(finished)
         if resume:
-            info(f"Resuming: {run.reused} of {len(tiles)} tiles already done, {len(todo)} to compute.")
+            info(f"Resuming: {run.reused} of {len(plan.tiles)} tiles already done, {len(todo)} to compute.")
         if todo:
-            workers = workers or default_workers()
-            client, cluster = _connect(scheduler, int(workers), int(threads_per_worker), quiet)
-            if scheduler:
-                _check_workers_see(client, [s2.path] + ([s1.path] if s1 else []), store.path)
-            run.dashboard = _dashboard_link(client, embedded=cluster is not None)
-            n_workers = len(client.scheduler_info().get("workers", {}))
-            info(f"Dask: {n_workers} workers at {client.scheduler.address}; dashboard: "
-                 f"{run.dashboard or 'not available (install bokeh>=3.1 for it)'}")
-            token = uuid.uuid4().hex[:8]
-            futures = client.map(compute_tile, todo, job=task_job, pure=False,
-                                 key=[f"cameo-tile-{token}-{t.row}-{t.col}" for t in todo])
-            by_key = {future.key: tile for future, tile in zip(futures, todo)}
-            bar = _progress_bar(len(tiles), run.reused, progress)
-            from distributed import KilledWorker, as_completed
-
-            for future in as_completed(futures):
-                try:
-                    report = future.result()  # raises the task's error here
-                except KilledWorker as error:
-                    raise DistributedRunError(
-                        f"Tile {by_key[future.key]} killed its Dask worker several times (out of memory?): "
-                        f"run again with --resume and a smaller --tile-size ({run.computed + run.reused} of "
-                        f"{len(tiles)} tiles are saved).") from error
-                tile = by_key[future.key]
-                array = load_tile(store.path, tile, (n_dates, n_features, tile.height, tile.width))
-                if array is None:
-                    raise RuntimeError(f"Tile {tile} was reported done but its file is missing or damaged.")
-                put(tile, array)
-                if report["computed"]:
-                    run.computed += 1
-                    run.compute_seconds += report["compute_seconds"]
-                    run.workers[report["pid"]] = run.workers.get(report["pid"], 0) + 1
-                    run.model_loads[report["pid"]] = report["model_loads"]
-                else:
-                    run.reused += 1
-                future.release()
-                if bar is not None:
-                    bar.update(1)
-        if bar is not None:
-            bar.close()
-            bar = None
+            client, cluster = _connect(scheduler, int(workers or default_workers()), int(threads_per_worker), quiet)
+            _announce_cluster(client, cluster, scheduler, plan, store.path, run, info)
+            _run_tasks(client, todo, task_job, sink, run, progress)
         publish_started = time.perf_counter()
-        run.files, run.index_path = writer.publish()
+        run.files, run.index_path = sink.writer.publish()
         run.publish_seconds = time.perf_counter() - publish_started
-        writer = None
+        sink = None
         store.remove()
     except ModuleNotFoundError as error:
         raise CameoInputError(
             f"A Dask worker cannot import {error.name!r}: start the workers with this checkout on their "
             "PYTHONPATH and the same Python packages (numpy, onnxruntime, rasterio).") from error
     finally:
-        if bar is not None:
-            bar.close()
-        if futures and client is not None:
-            try:
-                client.cancel(futures)
-            except Exception:  # noqa: BLE001 - best effort while shutting down
-                pass
-        if writer is not None:
-            writer.abort()
+        if sink is not None:
+            sink.writer.abort()
         store.close(drop_if_empty=True)  # a run that saved nothing leaves nothing behind
         if client is not None:
             client.close()
@@ -307,6 +219,110 @@ def embed_distributed(s2_path, output_folder, *, s1_path=None, bounds=None, tile
             cluster.close()
     run.seconds = time.perf_counter() - started
     return run
+
+
+def _check_cluster_options(workers, threads_per_worker, onnx_threads, device):
+    if workers is not None and int(workers) < 1:
+        raise CameoInputError(f"--workers {workers}: give at least 1 worker.")
+    if int(threads_per_worker) < 1 or int(onnx_threads) < 1:
+        raise CameoInputError("Threads per worker and ONNX threads must be at least 1.")
+    if device not in DEVICES:
+        raise CameoInputError(f"Unknown device {device!r}: use one of {', '.join(DEVICES)}.")
+
+
+def _job_identity(plan, tile_size, models, models_dir, device):
+    """What a resumed run must share with the interrupted one (the tile store refuses another job)."""
+    s2, s1, window = plan.s2, plan.s1, plan.window
+    return {"format": 1, "s2": _file_identity(s2.path), "s1": _file_identity(s1.path) if s1 else None,
+            "window": [int(window.col_off), int(window.row_off), int(window.width), int(window.height)],
+            "tile_size": int(tile_size), "models": f"{models.name} {models.version}",
+            "models_sha256": _models_identity(models_dir), "device": device,
+            "dates": [d.isoformat() for d in s2.dates]}
+
+
+class _TileSink:
+    """The client's side of the tiles: it copies each finished tile from the tile store into the
+    per-date files (the client is their single writer)."""
+
+    def __init__(self, writer, plan, tiles_dir, n_features, run):
+        self.writer, self.window, self.tiles_dir, self.run = writer, plan.window, tiles_dir, run
+        self.tiles, self.n_dates, self.n_features = plan.tiles, len(plan.s2.dates), n_features
+
+    def load(self, tile):
+        return load_tile(self.tiles_dir, tile, (self.n_dates, self.n_features, tile.height, tile.width))
+
+    def put(self, tile, array):
+        started = time.perf_counter()
+        for t in range(self.n_dates):
+            self.writer.write(t, array[t], tile.row - int(self.window.row_off), tile.col - int(self.window.col_off))
+        self.run.write_seconds += time.perf_counter() - started
+
+    def reuse_finished(self, finished):
+        """Copies the tiles an earlier attempt saved; returns those still to compute."""
+        todo = []
+        for tile in self.tiles:
+            array = self.load(tile) if tile_file_name(tile) in finished else None
+            if array is None:
+                todo.append(tile)
+            else:
+                self.put(tile, array)
+                self.run.reused += 1
+        return todo
+
+
+def _announce_cluster(client, cluster, scheduler, plan, tiles_dir, run, info):
+    if scheduler:
+        _check_workers_see(client, [plan.s2.path] + ([plan.s1.path] if plan.s1 else []), tiles_dir)
+    run.dashboard = _dashboard_link(client, embedded=cluster is not None)
+    n_workers = len(client.scheduler_info().get("workers", {}))
+    info(f"Dask: {n_workers} workers at {client.scheduler.address}; dashboard: "
+         f"{run.dashboard or 'not available (install bokeh>=3.1 for it)'}")
+
+
+def _run_tasks(client, todo, task_job, sink, run, progress):
+    """One task per tile of `todo`; each finished tile goes into the sink as it arrives."""
+    from distributed import KilledWorker, as_completed
+
+    token = uuid.uuid4().hex[:8]
+    futures = client.map(compute_tile, todo, job=task_job, pure=False,
+                         key=[f"cameo-tile-{token}-{t.row}-{t.col}" for t in todo])
+    by_key = {future.key: tile for future, tile in zip(futures, todo)}
+    bar = _progress_bar(run.tiles, run.reused, progress)
+    try:
+        for future in as_completed(futures):
+            tile = by_key[future.key]
+            try:
+                report = future.result()  # raises the task's error here
+            except KilledWorker as error:
+                raise DistributedRunError(
+                    f"Tile {tile} killed its Dask worker several times (out of memory?): run again with "
+                    f"--resume and a smaller --tile-size ({run.computed + run.reused} of {run.tiles} tiles "
+                    "are saved).") from error
+            array = sink.load(tile)
+            if array is None:
+                raise RuntimeError(f"Tile {tile} was reported done but its file is missing or damaged.")
+            sink.put(tile, array)
+            _count(run, report)
+            future.release()
+            if bar is not None:
+                bar.update(1)
+    finally:
+        if bar is not None:
+            bar.close()
+        try:
+            client.cancel(futures)  # what is still running after an error or Ctrl-C
+        except Exception:  # noqa: BLE001 - best effort while shutting down
+            pass
+
+
+def _count(run, report):
+    if report["computed"]:
+        run.computed += 1
+        run.compute_seconds += report["compute_seconds"]
+        run.workers[report["pid"]] = run.workers.get(report["pid"], 0) + 1
+        run.model_loads[report["pid"]] = report["model_loads"]
+    else:
+        run.reused += 1
 
 
 __all__ = ["DistributedRun", "embed_distributed"]

@@ -16,11 +16,6 @@ _MODELS = {}
 _LOADS = {}
 _LOCK = threading.Lock()
 
-# Test hook, read only by the test suite: the first task (in any worker) that finds this
-# file absent creates it and kills its own worker process with SIGKILL after writing
-# its tile into a temporary file, i.e. mid-write, before the rename.
-KILL_ONCE_ENV = "CAMEO_TEST_KILL_WORKER_ONCE"
-
 
 @dataclass(frozen=True)
 class TileJob:
@@ -63,19 +58,6 @@ def cached_models(models_dir, onnx_threads, device):
         return _MODELS[key], _LOADS[key]
 
 
-def _kill_once_for_tests(_tmp_path):
-    marker = os.environ.get(KILL_ONCE_ENV)
-    if not marker:
-        return
-    try:
-        handle = os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-    except FileExistsError:
-        return
-    os.write(handle, str(os.getpid()).encode())
-    os.close(handle)
-    os.kill(os.getpid(), signal.SIGKILL)
-
-
 def compute_tile(tile, job):
     """Embed one tile and save it atomically; returns a small report (no array)."""
     import rasterio
@@ -97,7 +79,7 @@ def compute_tile(tile, job):
         else:
             embedding = embed_one_tile(models, tile, job.s2, s2_data)
     computed = time.perf_counter()
-    save_tile(job.tiles_dir, tile, embedding, before_rename=_kill_once_for_tests)
+    save_tile(job.tiles_dir, tile, embedding)
     report.update(computed=True, model_loads=loads, seconds=time.perf_counter() - started,
                   compute_seconds=computed - loaded, load_seconds=loaded - started)
     return report

@@ -61,7 +61,8 @@ def execution_providers(device):
     return ["CPUExecutionProvider"]
 
 
-def _check_pair(s2, s1):
+def check_stack_pair(s2, s1):
+    """The S2 (and S1) stack infos are CAMEO stacks of their modality, on one grid and dates."""
     if s2.modality != "S2":
         raise CameoInputError(
             f"{s2.path} is a {s2.modality or 'non-CAMEO'} stack, not Sentinel-2: give the s2_stack.tif "
@@ -112,6 +113,92 @@ def has_observation(valid, halo, frames):
     return out
 
 
+@dataclass
+class EmbeddingPlan:
+    """The checked inputs of one embedding run, set up by `plan_embedding` for the
+    single-process engine and the Dask runner alike."""
+
+    s2: object  # stack info (read_stack_info) of the Sentinel-2 stack
+    s1: object  # the same of the Sentinel-1 stack, or None
+    window: Window  # the extent's pixel window in the stacks
+    tiles: list  # tile_grid(window, tile size)
+
+    @property
+    def grid(self):
+        """(crs, transform, width, height) of the output rasters."""
+        window = self.window
+        return (self.s2.crs, rasterio.windows.transform(window, self.s2.transform), int(window.width),
+                int(window.height))
+
+    def check_models(self, models):
+        """The models take the stacks' bands in their order (CameoInputError otherwise)."""
+        models.s2.check_bands(self.s2.bands, "Sentinel-2 stack")
+        if self.s1 is not None:
+            models.s1.check_bands(self.s1.bands, "Sentinel-1 stack")
+
+    def output_tags(self, models):
+        """Dataset tags of every embedding file: models and stacks it was made from."""
+        s2, s1 = self.s2, self.s1
+        tags = {"CAMEO_MODEL_NAME": models.name, "CAMEO_MODEL_VERSION": models.version,
+                "CAMEO_S1_SPECKLE_FILTER": s1.tags.get("CAMEO_SPECKLE_FILTER", "none") if s1 else "none",
+                "CAMEO_S2_STACK": os.path.basename(s2.path), "CAMEO_S2_STACK_PATH": os.path.abspath(s2.path),
+                "CAMEO_S1_STACK": os.path.basename(s1.path) if s1 else "none"}
+        substitution = s2.tags.get("CAMEO_SUBSTITUTIONS")
+        if substitution:  # an input without B8A, prepared with SUBSTITUTE_B8A: the embeddings carry it on
+            tags["CAMEO_S2_SUBSTITUTIONS"] = substitution
+        return tags
+
+    def notes(self, models):
+        """What the user should know about these inputs before the run (lines of text)."""
+        notes, n_dates, frames = [], len(self.s2.dates), models.s2.frames
+        if self.s1 is not None:
+            notes += _speckle_filter_warning(models, self.s1)
+        if n_dates < frames:
+            notes.append(
+                f"Note: the stack has {n_dates} date(s), fewer than the {frames} of a model window; the "
+                f"missing {frames - n_dates} frame(s) of every window are padding that the models ignore, "
+                "so each embedding sees less temporal context. Give a longer time series for full windows.")
+        substitution = self.s2.tags.get("CAMEO_SUBSTITUTIONS")
+        if substitution:
+            notes.append(f"Note: the Sentinel-2 stack's band B8A was taken from B08 ({substitution}): the "
+                         "embeddings differ somewhat from those of real B8A.")
+        return notes
+
+    def writer(self, output_folder, models):
+        """The EmbeddingWriter of the per-date files over the window."""
+        return EmbeddingWriter(output_folder, self.s2.dates, models.output_names, *self.grid,
+                               self.output_tags(models))
+
+
+def _speckle_filter_warning(models, s1):
+    """[a warning] when the S1 stack was filtered otherwise than the stacks the S1 encoder was
+    trained on, else []."""
+    expected = models.metadata.get("s1_frame", {}).get("cameo_s1_speckle_filter")
+    found = s1.tags.get("CAMEO_SPECKLE_FILTER", "none")
+    if expected and found != expected:
+        return [f"Warning: the Sentinel-1 stack's speckle filter is '{found}', the model {models.name} "
+                f"{models.version} was trained on stacks filtered '{expected}': the Sentinel-1 part of the "
+                "embeddings is off its training distribution. Prepare the stack again with the default "
+                "S1_SPECKLE_FILTER / S1_SPECKLE_SIZE."]
+    return []
+
+
+def plan_embedding(s2_path, output_folder, *, s1_path=None, bounds=None, tile_size=DEFAULT_TILE_SIZE):
+    """Check the inputs of an embedding run and create its output folder; returns an EmbeddingPlan.
+
+    bounds: (xmin, ymin, xmax, ymax) in the stacks' CRS, None for the whole stack. Every
+    problem is a CameoInputError raised before a model is loaded or a file written.
+    """
+    if int(tile_size) < 1:
+        raise CameoInputError(f"Tile size {tile_size} must be at least 1 pixel.")
+    s2 = read_stack_info(s2_path)
+    s1 = read_stack_info(s1_path) if s1_path else None
+    check_stack_pair(s2, s1)
+    window = pixel_window(s2, bounds)
+    check_output_folder(output_folder)
+    return EmbeddingPlan(s2, s1, window, tile_grid(window, int(tile_size)))
+
+
 class _TileProgress:
     """Maps the runtime's per-tile percentage into the run's overall percentage."""
 
@@ -146,27 +233,21 @@ def embed_one_tile(models, tile, s2, s2_data, s1=None, s1_data=None, progress=No
     return embedding
 
 
-def embed_stacks(s2_path, output_folder, *, s1_path=None, bounds=None, tile_size=DEFAULT_TILE_SIZE,
-                 threads=None, device="auto", models_dir=None, reconstruction_error=False, progress=None):
+def embed_stacks(s2_path: str, output_folder: str, *, s1_path: str = None, bounds: tuple = None,
+                 tile_size: int = DEFAULT_TILE_SIZE, threads: int = None, device: str = "auto",
+                 models_dir: str = None, reconstruction_error: bool = False, progress=None) -> EmbeddingRun:
     """Embed every date of the S2 (+ S1) stack over `bounds`; returns an EmbeddingRun.
 
     reconstruction_error: also write, per date, the Sentinel-2 reconstruction error of each
     pixel (models/embedding/reconstruction.py)."""
     progress = progress or NullProgress()
-    if int(tile_size) < 1:
-        raise CameoInputError(f"Tile size {tile_size} must be at least 1 pixel.")
-    s2 = read_stack_info(s2_path)
-    s1 = read_stack_info(s1_path) if s1_path else None
-    _check_pair(s2, s1)
-    window = pixel_window(s2, bounds)
     providers = execution_providers(device)
     created = not os.path.isdir(output_folder)
-    check_output_folder(output_folder)
+    plan = plan_embedding(s2_path, output_folder, s1_path=s1_path, bounds=bounds, tile_size=tile_size)
     if reconstruction_error:
         check_output_folder(output_folder, "reconstruction_error_*.tif", ERROR_INDEX_NAME, "reconstruction errors")
     try:
-        return _embed(s2, s1, window, output_folder, tile_size, threads, providers, models_dir, progress,
-                      reconstruction_error)
+        return _embed(plan, output_folder, threads, providers, models_dir, progress, reconstruction_error)
     except BaseException:
         if created:  # leave no empty folder behind either
             with contextlib.suppress(OSError):
@@ -174,46 +255,19 @@ def embed_stacks(s2_path, output_folder, *, s1_path=None, bounds=None, tile_size
         raise
 
 
-def _check_speckle_filter(models, s1, progress):
-    """Warn when the S1 stack was filtered otherwise than the stacks the S1 encoder was trained on."""
-    expected = models.metadata.get("s1_frame", {}).get("cameo_s1_speckle_filter")
-    found = s1.tags.get("CAMEO_SPECKLE_FILTER", "none")
-    if expected and found != expected:
-        progress.pushInfo(
-            f"Warning: the Sentinel-1 stack's speckle filter is '{found}', the model {models.name} {models.version} "
-            f"was trained on stacks filtered '{expected}': the Sentinel-1 part of the embeddings is off its "
-            "training distribution. Prepare the stack again with the default S1_SPECKLE_FILTER / S1_SPECKLE_SIZE.")
-
-
-def _embed(s2, s1, window, output_folder, tile_size, threads, providers, models_dir, progress, with_error=False):
+def _embed(plan, output_folder, threads, providers, models_dir, progress, with_error=False):
     models = load_models(models_dir, threads=threads, providers=providers)
-    models.s2.check_bands(s2.bands, "Sentinel-2 stack")
+    plan.check_models(models)
     if with_error:
         check_reconstruction_model(models)
-    if s1 is not None:
-        models.s1.check_bands(s1.bands, "Sentinel-1 stack")
-        _check_speckle_filter(models, s1, progress)
     progress.pushInfo(f"Model {models.name} {models.version}; ONNX Runtime providers: "
                       f"{', '.join(providers)}; threads: {models.workers}"
                       f"{'' if threads else ' (all cores)'}")
-
-    tiles = tile_grid(window, int(tile_size))
+    for note in plan.notes(models):
+        progress.pushInfo(note)
+    s2, s1, window, tiles = plan.s2, plan.s1, plan.window, plan.tiles
     n_dates = len(s2.dates)
-    if n_dates < models.s2.frames:
-        progress.pushInfo(
-            f"Note: the stack has {n_dates} date(s), fewer than the {models.s2.frames} of a model window; the "
-            f"missing {models.s2.frames - n_dates} frame(s) of every window are padding that the models ignore, "
-            "so each embedding sees less temporal context. Give a longer time series for full windows.")
-    tags = {"CAMEO_MODEL_NAME": models.name, "CAMEO_MODEL_VERSION": models.version,
-            "CAMEO_S1_SPECKLE_FILTER": s1.tags.get("CAMEO_SPECKLE_FILTER", "none") if s1 else "none",
-            "CAMEO_S2_STACK": os.path.basename(s2.path), "CAMEO_S2_STACK_PATH": os.path.abspath(s2.path),
-            "CAMEO_S1_STACK": os.path.basename(s1.path) if s1 else "none"}
-    substitution = s2.tags.get("CAMEO_SUBSTITUTIONS")
-    if substitution:  # an input without B8A, prepared with SUBSTITUTE_B8A: the embeddings carry it on
-        tags["CAMEO_S2_SUBSTITUTIONS"] = substitution
-        progress.pushInfo(f"Note: the Sentinel-2 stack's band B8A was taken from B08 ({substitution}): the "
-                          "embeddings differ somewhat from those of real B8A.")
-    grid = (s2.crs, rasterio.windows.transform(window, s2.transform), int(window.width), int(window.height))
+    tags, grid = plan.output_tags(models), plan.grid
     writer = EmbeddingWriter(output_folder, s2.dates, models.output_names, *grid, tags)
     report_swept(progress.pushInfo, writer.swept)
     error_writer = None

@@ -13,7 +13,7 @@ import rasterio
 import rasterio.errors
 from rasterio.windows import Window
 
-from ..errors import CameoInputError
+from ..errors import CameoInputError, first_line
 from ..progress import NullProgress, check_cancelled
 from ..rasterio_io import atomic_output, read_dated_index
 
@@ -68,7 +68,7 @@ def read_pixels(dataset, bands, block):
         values = dataset.read(bands, window=Window(0, block.row_off, dataset.width, block.height),
                               out_dtype="float32")
     except rasterio.errors.RasterioIOError as error:
-        first = str(error).strip().splitlines()[0][:200] if str(error).strip() else type(error).__name__
+        first = first_line(error)
         raise CameoInputError(
             f"{os.path.basename(dataset.name)} is damaged or incomplete: GDAL cannot read it ({first}). "
             "Run cameo:embed again to rewrite it.") from error

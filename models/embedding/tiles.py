@@ -11,7 +11,7 @@ import numpy as np
 from rasterio.errors import RasterioIOError
 from rasterio.windows import Window
 
-from ..errors import CameoInputError
+from ..errors import CameoInputError, first_line
 
 
 @dataclass(frozen=True)
@@ -53,7 +53,7 @@ def read_with_halo(dataset, tile, halo, bands_per_date):
             out[:, r0 - top:r1 - top, c0 - left:c1 - left] = dataset.read(
                 window=Window(c0, r0, c1 - c0, r1 - r0), out_dtype="float32")
         except RasterioIOError as error:
-            first = str(error).strip().splitlines()[0][:200] if str(error).strip() else type(error).__name__
+            first = first_line(error)
             raise CameoInputError(
                 f"{dataset.name} is damaged or incomplete: GDAL cannot read it ({first}). "
                 "Prepare the stack again with cameo:preparestack.") from error

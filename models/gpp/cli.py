@@ -19,7 +19,7 @@ evaluate: validate the bundled (or a given) GPP model against your own flux towe
 
 predict: GPP rasters from an embeddings.vrt (the command-line twin of cameo:predictgpp).
 
-exit status: 0 done, 2 bad input (one-line message), 130 cancelled.
+exit status: 0 done, 2 bad input (one-line message), 1 failed, 130 cancelled.
 """
 
 import argparse
@@ -31,7 +31,8 @@ import sys
 
 import numpy as np
 
-from ..errors import CameoCancelled, CameoError, CameoInputError
+from ..cli import run_cli
+from ..errors import CameoInputError
 from ..progress import ConsoleProgress
 
 
@@ -138,30 +139,26 @@ def build_parser():
 
 
 def main(argv=None):
-    args = build_parser().parse_args(argv)
-    try:
-        if args.command == "evaluate":
-            years = tuple(args.years) if args.years else None
-            result = evaluate(args.footprint, args.gpp, args.latitude, units=args.units, gpp_model=args.gpp_model,
-                              models_dir=args.models_dir, years=years, threads=args.threads,
-                              output_csv=args.output_csv)
-            print(f"{result['resolution']}: n={result['n']} RMSE={result['rmse']:.3f} R2={result['r2']:.3f} "
-                  f"bias={result['bias']:+.3f} r={result['r']:.3f} (g C m-2 d-1, {result['first']} .. "
-                  f"{result['last']})", file=sys.stderr)
-            print(json.dumps(result))
-        else:
-            from .predict import predict_gpp
+    return run_cli(_run, argv)
 
-            run = predict_gpp(args.embeddings, args.output_folder, model_path=args.gpp_model, s2_stack=args.s2_stack,
-                              models_dir=args.models_dir,
-                              threads=args.threads, progress=ConsoleProgress())
-            print(json.dumps({"GPP": run.index_path, "files": run.files,
-                              "predicted_dates": [d.isoformat() for d in run.predicted_dates],
-                              "pixel_dates_per_second": run.pixel_dates_per_second}))
-    except CameoCancelled:
-        print("cancelled", file=sys.stderr)
-        return 130
-    except CameoError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    return 0
+
+def _run(argv):
+    args = build_parser().parse_args(argv)
+    if args.command == "evaluate":
+        years = tuple(args.years) if args.years else None
+        result = evaluate(args.footprint, args.gpp, args.latitude, units=args.units, gpp_model=args.gpp_model,
+                          models_dir=args.models_dir, years=years, threads=args.threads,
+                          output_csv=args.output_csv)
+        print(f"{result['resolution']}: n={result['n']} RMSE={result['rmse']:.3f} R2={result['r2']:.3f} "
+              f"bias={result['bias']:+.3f} r={result['r']:.3f} (g C m-2 d-1, {result['first']} .. "
+              f"{result['last']})", file=sys.stderr)
+        print(json.dumps(result))
+        return
+    from .predict import predict_gpp
+
+    run = predict_gpp(args.embeddings, args.output_folder, model_path=args.gpp_model, s2_stack=args.s2_stack,
+                      models_dir=args.models_dir,
+                      threads=args.threads, progress=ConsoleProgress())
+    print(json.dumps({"GPP": run.index_path, "files": run.files,
+                      "predicted_dates": [d.isoformat() for d in run.predicted_dates],
+                      "pixel_dates_per_second": run.pixel_dates_per_second}))

@@ -1,7 +1,7 @@
 """Daily linear interpolation of a dated series and the 90-day windows of the GPP model.
 
 Conventions (shared by training, evaluation and `cameo:predictgpp`):
-- Days are integer day numbers (`datetime.date.toordinal()`).
+- Days are integer day numbers (`models.days.day_numbers`: `datetime.date.toordinal()`).
 - `daily_series`: values on every day from `start` to `stop` (inclusive), linearly
   interpolated between the two nearest valid observations around the day (the value
   itself on an observation day). A day gets NaN before the first or after the last valid
@@ -13,11 +13,9 @@ Conventions (shared by training, evaluation and `cameo:predictgpp`):
 
 import numpy as np
 
+from ..days import day_numbers  # noqa: F401 - the series' day numbers, imported from here by gpp
+
 WINDOW_DAYS = 90
-
-
-def day_numbers(dates):
-    return np.asarray([d.toordinal() for d in dates], np.int64)
 
 
 def interpolation_indices(obs_days, valid, days, max_gap):

@@ -33,13 +33,14 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import CameoInputError
+from ..stack.format import S2_BANDS
 
 QUALITY_MIN = 0.7
 QUALITY_MIN_MONTHLY = 0.75  # months: NEE_VUT_REF_QC is the fraction of good days
 FLUXNET_GPP = "GPP_NT_VUT_REF"
 FLUXNET_QC = "NEE_VUT_REF_QC"
 MISSING = -9999.0
-CAMEO_S2_BANDS = ["B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B11", "B12"]
+CAMEO_S2_BANDS = list(S2_BANDS)  # the encoders' band order
 CLOUD_SNOW_B02 = 0.08
 UMOL_TO_G_C_PER_DAY = 12.011e-6 * 86400.0  # 1 umol CO2 m-2 s-1 -> g C m-2 d-1
 

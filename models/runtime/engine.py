@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..errors import CameoInputError
+from ..errors import CameoInputError, first_line
 from ..manifest import MODELS_DIR, verified_model_path
 from ..progress import check_cancelled
 
@@ -232,7 +232,7 @@ def load_models(models_dir=None, threads=None, providers=None, verify=True, role
         try:
             session = onnxruntime.InferenceSession(path, options, providers=providers)
         except Exception as error:  # noqa: BLE001 - onnxruntime raises several types
-            first = str(error).strip().splitlines()[0][:200] if str(error).strip() else type(error).__name__
+            first = first_line(error)
             raise CameoInputError(
                 f"{path} is not a readable ONNX model ({first}). Use the models shipped with the plugin, "
                 "or a folder exported by models/train.") from error

@@ -7,9 +7,9 @@ print one line and exit with status 2; on success the output paths are printed a
 import argparse
 import json
 import re
-import sys
 
-from ..errors import CameoCancelled, CameoInputError
+from ..cli import run_cli
+from ..errors import CameoInputError
 from ..progress import ConsoleProgress
 from .defaults import (
     DEFAULT_MAX_S1_GAP_DAYS,
@@ -33,7 +33,7 @@ format: docs/stack-format.md. Example, on the Belgian sample chip:
     --s1 chips/belgium_00002806639B424A/S1_GRD-ASCENDING_20m_*.nc \\
     --output-folder out/belgium
 
-exit status: 0 done, 2 bad input or arguments (one-line message), 130 cancelled.
+exit status: 0 done, 2 bad input or arguments (one-line message), 1 failed, 130 cancelled.
 """
 
 
@@ -119,14 +119,10 @@ def options_from_args(args):
 
 
 def main(argv=None):
+    return run_cli(_prepare, argv)
+
+
+def _prepare(argv):
     args = build_parser().parse_args(argv)
-    try:
-        result = prepare_stack(options=options_from_args(args), progress=None if args.quiet else ConsoleProgress())
-    except CameoInputError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    except CameoCancelled as error:
-        print(f"cancelled: {error}", file=sys.stderr)
-        return 130
+    result = prepare_stack(options=options_from_args(args), progress=None if args.quiet else ConsoleProgress())
     print(json.dumps(result.outputs()))
-    return 0

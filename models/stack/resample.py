@@ -15,7 +15,7 @@ from rasterio.enums import Resampling
 from rasterio.warp import reproject, transform_bounds
 from rasterio.windows import Window
 
-from ..errors import CameoInputError
+from ..errors import CameoInputError, first_line
 from .sources import GDAL_ENV
 
 RESAMPLING = {"nearest": Resampling.nearest, "bilinear": Resampling.bilinear, "cubic": Resampling.cubic}
@@ -68,7 +68,7 @@ def read_band(dataset, ref, window):
     try:
         return dataset.read(ref.index, window=window)
     except rasterio.errors.RasterioIOError as error:
-        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        first = first_line(error)
         raise CameoInputError(
             f"'{ref.label}' is damaged or incomplete: GDAL cannot read band {ref.index} ({first}). "
             "Download or copy the file again, or leave it out.") from error

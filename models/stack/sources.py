@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import rasterio
 from rasterio.crs import CRS
 
-from ..errors import CameoInputError
+from ..errors import CameoInputError, first_line
 from .acquisitions import finest_of_products, split_acquisitions
 from .cube import Cube, is_zarr
 
@@ -239,7 +239,7 @@ def _open(path, label):
     try:
         return rasterio.open(path)
     except Exception as error:  # noqa: BLE001 - rasterio raises several types here
-        message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        message = first_line(error)
         raise CameoInputError(
             f"'{label}' is not a raster that GDAL can read ({message}). "
             "Give GeoTIFF, JPEG2000, NetCDF or other GDAL raster files, or Sentinel-2 SAFE folders/zips."

@@ -12,7 +12,7 @@ fixed validation windows (belgium_0000280849BAC91C, inference date windows):
 - window: MAE over the whole 15 x 15 x 11 window.
 All in reflectance units, over valid pixels. Writes <runs-dir>/comparison.json.
 
-Bundled vs paper-sized S2 autoencoder (issue 4, "Cost"):
+Bundled vs paper-sized S2 autoencoder (the cost comparison in models/README.md):
 
     python -m models.train.compare --what size --minutes 10 --runs-dir runs/compare_size \
         --out models/train/results/comparison_bundled_vs_paper.json

@@ -50,9 +50,8 @@ def evaluate_run(cfg, models_dir=None, figures=True, max_pixel_dates=None, seed=
     """Figures of a trained run; max_pixel_dates subsamples the decoded pixel-dates (tests)."""
     from ..runtime import embed_raster, load_models
     from ..stack import read_stack
-    from .cli import load_trained
+    from .checkpoints import load_trained, stage_dir
     from .data import ensure_stacks, speckle_setting
-    from .loop import stage_dir
     from .spec import scaled
 
     models_dir = models_dir or cfg["export"]["out_dir"]

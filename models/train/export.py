@@ -17,6 +17,7 @@ import time
 import numpy as np
 import torch
 
+from ..errors import CameoRunError
 from ..manifest import read_manifest, write_manifest
 from ..runtime import MODEL_FILES
 from ..stack.speckle import describe as speckle_describe
@@ -147,7 +148,7 @@ def export_models(cfg, s2_ae, s1_ae, fusion, stats, out_dir, training_summary=""
                 {"embedding": npx, "reconstruction": npx},
                 _metadata(cfg, "s2_reconstruction", "S2", stats, {}, training_summary), opset)
         names.append(MODEL_FILES["s2_reconstruction"])
-    # keep the entries of other models in the folder (e.g. issue 6's cameo_gpp.onnx)
+    # keep the entries of other models in the folder (e.g. the GPP model cameo_gpp.onnx)
     others = [n for n in read_manifest(out_dir) if n not in names and os.path.isfile(os.path.join(out_dir, n))]
     write_manifest(out_dir, names + others)
     return names
@@ -204,3 +205,46 @@ def reconstruction_parity(models_dir, s2_ae, fusion_model, embeddings, points):
         x = torch.from_numpy(e)
         rec = s2_ae.decoder(fusion_model.to_s2(x), torch.zeros(len(e), 1))[:, 0, :, 7, 7].numpy()
     return float(np.abs(onnx_out - (rec / s["multiply"] - s["add"])).max())
+
+
+def training_summary(cfg):
+    d = cfg["data"]
+    return (f"trained on CAMEO stacks of {', '.join(d['train_chips'])} (WorldCereal chips, Sentinel-2 L2A + "
+            f"Sentinel-1 GRD ascending, Belgium 2017-2018); validated on {', '.join(d['val_chips'])} "
+            f"(another place, 2018-2019); config {cfg['name']} {cfg['version']}")
+
+
+def run_export(cfg, out_dir, check=True, threads=None):
+    """Export a trained run's best checkpoints into out_dir, count their cost and (check) run
+    the parity check on the validation chip; writes and returns `<run>/export_report.json`'s
+    content. A failed parity check raises CameoRunError."""
+    from ..stack import read_stack
+    from .checkpoints import load_trained
+    from .cost import dense_cost_per_pixel_date, window_cost_per_sample
+    from .data import ensure_stacks, speckle_setting
+
+    s2, s1, fm, stats = load_trained(cfg)
+    names = export_models(cfg, s2, s1, fm.fusion, stats, out_dir, training_summary(cfg), heads=fm)
+    report = {"files": {n: os.path.getsize(os.path.join(out_dir, n)) for n in names}}
+    report["cost_dense_per_pixel_date"] = dense_cost_per_pixel_date(out_dir)
+    report["cost_window_macs"] = window_cost_per_sample(out_dir)["macs"]
+    if check:
+        chip = cfg["data"]["val_chips"][0]
+        p2, p1 = ensure_stacks(chip, cfg["data"]["stack_dir"], s1_speckle=speckle_setting(cfg))
+        a, b = read_stack(p2), read_stack(p1)
+        t_n, _, h, w = a.values.shape
+        rng = np.random.default_rng(0)
+        points = [(0, 0, 0), (t_n - 1, h - 1, w - 1), (1, 0, w - 1), (t_n - 2, h - 1, 0), (2, 3, 60), (t_n - 3, 61, 2)]
+        points += [(int(rng.integers(t_n)), int(rng.integers(h)), int(rng.integers(w))) for _ in range(26)]
+        r = parity_check(out_dir, s2, s1, fm.fusion, a.values, a.dates, a.bands, points, b.values, b.bands,
+                         b.s1_gap_days, threads=threads)
+        pixel_dates = t_n * h * w
+        report["parity"] = {"chip": chip, "points": len(points), "onnx_vs_torch": r["onnx_vs_torch"],
+                            "dense_vs_window": r["dense_vs_window"], "dense_seconds": r["dense_seconds"],
+                            "pixel_dates": pixel_dates, "pixel_dates_per_s": pixel_dates / r["dense_seconds"]}
+        report["parity"]["reconstruction_onnx_vs_torch"] = reconstruction_parity(out_dir, s2, fm, r["dense"], points)
+        if r["onnx_vs_torch"] > 1e-5 or r["dense_vs_window"] > 1e-4 or report["parity"]["reconstruction_onnx_vs_torch"] > 1e-5:
+            raise CameoRunError(f"Export check FAILED: {report['parity']}")
+    with open(os.path.join(cfg["runs_dir"], cfg["name"], "export_report.json"), "w", encoding="utf-8") as handle:
+        json.dump(report, handle, indent=1)
+    return report

@@ -11,10 +11,13 @@ Both are wrapped in `Standardised`: inputs standardised with training-set per-fe
 and std, outputs de-standardised with the method's GPP mean 4.042 and std 4.386 (g C m-2
 d-1). models/train/gpp_experiment.py trains them in the same splits and with the same
 daily/monthly losses as the bundled model (gpp_lue.fit_on_parts); `fit` trains on daily
-windows only (models/train/gpp.py, the `paper` config).
+windows only, and `train_on_windows` is the `gpp` stage of `python -m models.train` (the
+transformer with the config's `gpp` sizes on an .npz of daily windows).
 """
 
+import json
 import math
+import os
 
 import numpy as np
 import torch
@@ -153,3 +156,23 @@ def macs_per_window(spec, inputs=7, window_days=90):
     return s * inputs * w + spec["layers"] * per_layer + w * spec["head_hidden"] + spec["head_hidden"]
 
 
+def train_on_windows(cfg, npz_path, max_steps=None, out_dir=None):
+    """The transformer regressor with cfg["gpp"]'s sizes and training settings, fitted (`fit`) on
+    an .npz of `x` [N, window_days, 7] daily embeddings and `y` [N] GPP (g C m-2 d-1) on each
+    window's last day (optional `val_x`, `val_y`: scored as RMSE); weights saved in
+    `<runs_dir>/<name>/gpp/best.pt`. Returns a summary dict."""
+    g, t = cfg["gpp"], cfg["gpp"]["train"]
+    spec = {"kind": "transformer", **{k: g[k] for k in ("width", "layers", "heads", "ffn", "head_hidden")},
+            **{k: t[k] for k in ("lr", "weight_decay", "batch_size", "warmup_steps", "grad_clip")},
+            "steps": max_steps or t["max_steps"]}
+    data = np.load(npz_path)
+    model = fit(spec, data["x"], data["y"], seed=cfg["seed"], threads=torch.get_num_threads(),
+                window_days=g["window_days"])
+    out_dir = out_dir or os.path.join(cfg["runs_dir"], cfg["name"], "gpp")
+    os.makedirs(out_dir, exist_ok=True)
+    torch.save({"model": model.state_dict(), "config": json.dumps(cfg)}, os.path.join(out_dir, "best.pt"))
+    result = {"steps": spec["steps"], "dir": out_dir}
+    if "val_x" in data:
+        err = predict(model, data["val_x"]) - data["val_y"]
+        result["val_rmse"] = float(np.sqrt(np.mean(err ** 2)))
+    return result

@@ -19,12 +19,11 @@ import numpy as np
 import torch
 from torch import nn
 
+from .checkpoints import (best_checkpoint, load_checkpoint, modality_autoencoder, save_checkpoint,
+                          stage_dir)
 from .data import WindowSampler, compute_stats, load_chips, speckle_setting, to_torch
 from .loss import ContextLoss
-from .model import FusionModel, ModalityAutoencoder
-from .spec import MODALITIES
-
-STAGE_MODALITY = {"s2": "S2", "s1": "S1"}
+from .model import FusionModel
 
 
 def seed_everything(seed):
@@ -52,20 +51,6 @@ def pick_device():
     return torch.device("cpu")
 
 
-def save_checkpoint(path, payload):
-    tmp = path + ".part"
-    torch.save(payload, tmp)
-    os.replace(tmp, path)
-
-
-def load_checkpoint(path):
-    return torch.load(path, map_location="cpu", weights_only=True)
-
-
-def stage_dir(cfg, stage):
-    return os.path.join(cfg["runs_dir"], cfg["name"], stage)
-
-
 def plot_curves(csv_path, png_path, title):
     import matplotlib
     matplotlib.use("Agg")
@@ -90,55 +75,109 @@ def plot_curves(csv_path, png_path, title):
 
 
 class Stage:
-    """What differs between stages: the model, a batch's loss, the validation score."""
+    """One training stage as hooks (the pattern of torchgeo's trainers/base.py), which
+    `train_stage` drives the same way for every stage: `configure_data` (chips and
+    normalisation statistics), `configure_models`, `configure_losses`, `trainable` (the
+    parameters the optimiser updates) and `forward` (a batch's loss and centre errors)."""
 
-    def __init__(self, stage, cfg, device):
-        self.stage, self.cfg, self.device = stage, cfg, device
+    modalities = ()
+    find_unused_parameters = False  # for DistributedDataParallel
+
+    def __init__(self, name, cfg, device):
+        self.name, self.cfg, self.device = name, cfg, device
         data = cfg["data"]
-        speckle = speckle_setting(cfg)
-        self.train_chips = load_chips(data["train_chips"], data["stack_dir"], speckle)
-        self.val_chips = load_chips(data["val_chips"], data["stack_dir"], speckle)
-        if stage in STAGE_MODALITY:
-            mod = STAGE_MODALITY[stage]
-            self.modalities = (mod,)
-            extra = load_chips(data["s1_extra_train_chips"], data["stack_dir"], speckle) if mod == "S1" else []
-            self.train_chips = [c for c in self.train_chips + extra if c.values(mod) is not None]
-            self.stats = compute_stats(self.train_chips)
-            self.model = ModalityAutoencoder(len(MODALITIES[mod]["bands"]), cfg[stage]).to(device)
-            self.loss = ContextLoss(**cfg[stage]["loss"])
-        else:
-            self.modalities = ("S2", "S1")
-            s2 = load_checkpoint(os.path.join(stage_dir(cfg, "s2"), "best.pt"))
-            s1 = load_checkpoint(os.path.join(stage_dir(cfg, "s1"), "best.pt"))
-            self.stats = {"S2": s2["stats"]["S2"], "S1": s1["stats"]["S1"]}
-            self.s2 = ModalityAutoencoder(10, cfg["s2"]).to(device)
-            self.s2.load_state_dict(s2["model"])
-            self.s1 = ModalityAutoencoder(2, cfg["s1"]).to(device)
-            self.s1.load_state_dict(s1["model"])
-            for m in (self.s2, self.s1):
-                m.eval()
-                m.requires_grad_(False)
-            if not cfg["fusion"]["freeze_encoders"]:
-                for m in (self.s2.frame, self.s2.temporal, self.s1.frame, self.s1.temporal):
-                    m.requires_grad_(True)
-            self.model = FusionModel(cfg["fusion"], cfg["s2"], cfg["s1"]).to(device)
-            self.loss_s2 = ContextLoss(**cfg["s2"]["loss"])
-            self.loss_s1 = ContextLoss(**cfg["s1"]["loss"])
+        self.speckle = speckle_setting(cfg)  # the Sentinel-1 preparation of the config's stacks
+        self.train_chips = load_chips(data["train_chips"], data["stack_dir"], self.speckle)
+        self.val_chips = load_chips(data["val_chips"], data["stack_dir"], self.speckle)
+        self.stats = self.configure_data()
+        self.model = self.configure_models().to(device)
+        self.configure_losses()
+
+    def configure_data(self):
+        """The normalisation statistics {modality: {"mean", "std"}}; may narrow `train_chips`."""
+        raise NotImplementedError
+
+    def configure_models(self):
+        """The model the stage trains (and saves in its checkpoints)."""
+        raise NotImplementedError
+
+    def configure_losses(self):
+        raise NotImplementedError
+
+    def trainable(self):
+        return list(self.model.parameters())
+
+    def forward(self, model, b, rng=None):
+        """(loss, terms, {modality: centre abs errors [B, C]}) of batch `b`; `rng` drives the
+        training-only randomness (None when validating)."""
+        raise NotImplementedError
+
+
+class ModalityStage(Stage):
+    """The autoencoder of one sensor: stage "s2" or "s1"."""
+
+    def __init__(self, name, cfg, device):
+        self.modality = name.upper()
+        self.modalities = (self.modality,)
+        super().__init__(name, cfg, device)
+
+    def configure_data(self):
+        data = self.cfg["data"]
+        # config key only for S1: extra chips with Sentinel-1 alone
+        extra = load_chips(data.get(f"{self.name}_extra_train_chips", []), data["stack_dir"], self.speckle)
+        self.train_chips = [c for c in self.train_chips + extra if c.values(self.modality) is not None]
+        return compute_stats(self.train_chips)
+
+    def configure_models(self):
+        return modality_autoencoder(self.modality, self.cfg)
+
+    def configure_losses(self):
+        self.loss = ContextLoss(**self.cfg[self.name]["loss"])
+
+    def forward(self, model, b, rng=None):
+        x = b[self.modality]
+        _, rec = model(x["x"], b["exists"], b["offsets"], b["target"])
+        loss, terms = self.loss(rec, x["y"], x["mask"], b["exists"], b["target"])
+        return loss, terms, {self.modality: _centre_err(rec, x, b["target"])}
+
+
+class FusionStage(Stage):
+    """The fusion model on the two trained (frozen, unless fusion.freeze_encoders is false)
+    autoencoders, reconstructing both sensors through their decoders."""
+
+    modalities = ("S2", "S1")
+    find_unused_parameters = True
+
+    def configure_data(self):
+        self.checkpoints = {mod: best_checkpoint(self.cfg, mod.lower()) for mod in self.modalities}
+        return {mod: ck["stats"][mod] for mod, ck in self.checkpoints.items()}
+
+    def configure_models(self):
+        encoders = []
+        for mod in self.modalities:
+            ae = modality_autoencoder(mod, self.cfg).to(self.device)
+            ae.load_state_dict(self.checkpoints[mod]["model"])
+            ae.eval()
+            ae.requires_grad_(False)
+            if not self.cfg["fusion"]["freeze_encoders"]:
+                for part in (ae.frame, ae.temporal):
+                    part.requires_grad_(True)
+            encoders.append(ae)
+        self.s2, self.s1 = encoders
+        del self.checkpoints
+        return FusionModel(self.cfg["fusion"], self.cfg["s2"], self.cfg["s1"])
+
+    def configure_losses(self):
+        self.loss_s2 = ContextLoss(**self.cfg["s2"]["loss"])
+        self.loss_s1 = ContextLoss(**self.cfg["s1"]["loss"])
 
     def trainable(self):
         params = list(self.model.parameters())
-        if self.stage == "fusion" and not self.cfg["fusion"]["freeze_encoders"]:
+        if not self.cfg["fusion"]["freeze_encoders"]:
             params += [p for m in (self.s2, self.s1) for p in m.parameters() if p.requires_grad]
         return params
 
     def forward(self, model, b, rng=None):
-        """(loss, terms, centre abs errors [B, C] or dict of them)."""
-        if self.stage in STAGE_MODALITY:
-            mod = self.modalities[0]
-            x = b[mod]
-            _, rec = model(x["x"], b["exists"], b["offsets"], b["target"])
-            loss, terms = self.loss(rec, x["y"], x["mask"], b["exists"], b["target"])
-            return loss, terms, {mod: _centre_err(rec, x, b["target"])}
         grad = not self.cfg["fusion"]["freeze_encoders"] and torch.is_grad_enabled()
         with torch.set_grad_enabled(grad):
             z2 = self.s2.encode(b["S2"]["x"], b["exists"], b["offsets"], b["target"])
@@ -156,6 +195,9 @@ class Stage:
         terms = {**{f"s2_{k}": v for k, v in t2.items()}, **{f"s1_{k}": v for k, v in t1.items()}}
         return f["loss_s2"] * l2 + f["loss_s1"] * l1, terms, {
             "S2": _centre_err(r2, b["S2"], b["target"]), "S1": _centre_err(r1, b["S1"], b["target"])}
+
+
+STAGES = {"s2": ModalityStage, "s1": ModalityStage, "fusion": FusionStage}
 
 
 def _centre_err(rec, x, target):
@@ -195,7 +237,7 @@ def train_stage(stage_name, cfg, resume=False, max_steps=None, quiet=False, log=
     seed_everything(cfg["seed"] + rank)
     out = stage_dir(cfg, stage_name)
     os.makedirs(out, exist_ok=True)
-    stage = Stage(stage_name, cfg, device)
+    stage = STAGES[stage_name](stage_name, cfg, device)
     model = stage.model
     model.train()
     sampler = WindowSampler(stage.train_chips, stage.stats, cfg["data"], stage.modalities, seed=cfg["seed"] + 1000 * rank)
@@ -204,7 +246,7 @@ def train_stage(stage_name, cfg, resume=False, max_steps=None, quiet=False, log=
     dropout_rng = np.random.default_rng(cfg["seed"] + 7 + rank)
     ddp_model = model
     if world > 1:
-        ddp_model = nn.parallel.DistributedDataParallel(model, find_unused_parameters=stage_name == "fusion")
+        ddp_model = nn.parallel.DistributedDataParallel(model, find_unused_parameters=stage.find_unused_parameters)
     optimizer = torch.optim.AdamW(stage.trainable(), lr=tcfg["lr"], weight_decay=tcfg["weight_decay"])
     use_amp = device.type == "cuda"
     amp_dtype = torch.bfloat16 if use_amp and torch.cuda.is_bf16_supported() else torch.float16

@@ -24,8 +24,9 @@ Modality autoencoder (one per sensor):
 small pre-norm transformer over the two tokens of one pixel-date, mean pool over the
 present tokens, LayerNorm, 7 outputs with Softplus.
 
-The downstream GPP regressors live in `gpp_small.py` (the paper's transformer with
-batched attention, and the small bundled model).
+The GPP models live elsewhere: the bundled light-use-efficiency model in `gpp_lue.py`,
+the regressors it is compared with (the paper's transformer, a binned MLP) in
+`gpp_small.py`.
 
 Layouts: spatial modules work on NCHW; token modules work "token-last" ([..., C]) with
 any leading dimensions, so the per-window path ([B, ...]) and the dense path

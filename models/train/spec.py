@@ -6,12 +6,11 @@ Stack values (docs/stack-format.md) are S2 reflectance (BOA offset already remov
 S1 backscatter in dB; NaN = invalid.
 """
 
-S2_BANDS = ["B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B11", "B12"]
-S1_BANDS = ["VV", "VH"]
+from ..stack.format import S1_BANDS, S2_BANDS  # the stacks' band order is the models' band order
 
 MODALITIES = {
     "S2": {
-        "bands": S2_BANDS,
+        "bands": list(S2_BANDS),
         "units": "reflectance",
         # model value = (clip(stack value, clip_min, clip_max) + add) * multiply
         "scaling": {"clip_min": 0.0, "clip_max": 1.0, "add": 0.0, "multiply": 1.0,
@@ -19,7 +18,7 @@ MODALITIES = {
                                    "clipped to [0, 1]"},
     },
     "S1": {
-        "bands": S1_BANDS,
+        "bands": list(S1_BANDS),
         "units": "dB",
         "scaling": {"clip_min": -30.0, "clip_max": 5.0, "add": 30.0, "multiply": 1.0 / 35.0,
                     "description": "stack value = backscatter in dB after a centred rolling mean over 3 "
