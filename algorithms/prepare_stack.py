@@ -180,11 +180,12 @@ class PrepareStack(CameoAlgorithm):
         if parameters.get("CRS") and target.isValid():
             crs = target.authid() or target.toWkt()
         with self.user_errors():
+            from ..models.stack.options import StackOptions
             from ..models.stack.prepare import prepare_stack
 
-            result = prepare_stack(
-                self._files(parameters, "S2", context),
-                self.parameterAsString(parameters, "OUTPUT_FOLDER", context),
+            options = StackOptions(
+                s2=self._files(parameters, "S2", context),
+                output_folder=self.parameterAsString(parameters, "OUTPUT_FOLDER", context),
                 s2_bands=self.parameterAsString(parameters, "S2_BANDS", context) or None,
                 s2_mask=self._files(parameters, "S2_MASK", context) or None,
                 s1=self._files(parameters, "S1", context) or None,
@@ -199,12 +200,13 @@ class PrepareStack(CameoAlgorithm):
                 s1_speckle_size=self.parameterAsInt(parameters, "S1_SPECKLE_SIZE", context),
                 resampling=RESAMPLING_CHOICES[self.parameterAsEnum(parameters, "RESAMPLING", context)],
                 substitute_b8a=self.parameterAsBool(parameters, "SUBSTITUTE_B8A", context),
-                progress=feedback,
             )
+            result = prepare_stack(options=options, progress=feedback)
+        outputs = result.outputs()
         for key, name in (("S2_STACK", "Sentinel-2 stack"), ("S1_STACK", "Sentinel-1 stack")):
-            if result[key] and context.project() is not None:
+            if outputs[key] and context.project() is not None:
                 context.addLayerToLoadOnCompletion(
-                    result[key], QgsProcessingContext.LayerDetails(name, context.project(), key))
-        feedback.pushInfo(f"Wrote {len(result['dates'])} dates: {result['S2_STACK']}"
-                          + (f", {result['S1_STACK']}" if result["S1_STACK"] else "") + f", {result['DATES']}")
-        return {"S2_STACK": result["S2_STACK"], "S1_STACK": result["S1_STACK"], "DATES": result["DATES"]}
+                    outputs[key], QgsProcessingContext.LayerDetails(name, context.project(), key))
+        feedback.pushInfo(f"Wrote {len(result.dates)} dates: {result.s2_stack}"
+                          + (f", {result.s1_stack}" if result.s1_stack else "") + f", {result.dates_table}")
+        return outputs

@@ -52,7 +52,7 @@ def prepare_chip(folder):
 
     chip = os.path.join(sample_data_dir(), "chips", "belgium_00002806639B424A")
     return prepare_stack(sorted(glob.glob(os.path.join(chip, "S2_*.nc"))), os.path.join(folder, "chip"),
-                         s1=sorted(glob.glob(os.path.join(chip, "S1_*.nc"))))
+                         s1=sorted(glob.glob(os.path.join(chip, "S1_*.nc")))).outputs()
 
 
 def build_stacks(folder, prepared, size, n_dates):

@@ -42,7 +42,7 @@ def build(folder, size, n_dates):
 
     chip = os.path.join(sample_data_dir(), "chips", "belgium_00002806639B424A")
     prepared = prepare_stack(sorted(glob.glob(os.path.join(chip, "S2_*.nc"))), os.path.join(folder, "chip"),
-                             s1=sorted(glob.glob(os.path.join(chip, "S1_*.nc"))))
+                             s1=sorted(glob.glob(os.path.join(chip, "S1_*.nc")))).outputs()
     paths = {}
     for key in ("S2_STACK", "S1_STACK"):
         stack = read_stack(prepared[key])

@@ -11,6 +11,7 @@ import os
 from dataclasses import dataclass
 
 from .errors import CameoError
+from .rasterio_io import atomic_output
 
 MODELS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "onnx")
 MANIFEST_NAME = "SHA256SUMS"
@@ -63,10 +64,8 @@ def write_manifest(models_dir, file_names):
     """Write `SHA256SUMS` for `file_names` in `models_dir` (used by the model export)."""
     lines = [f"{sha256_of(os.path.join(models_dir, name))}  {name}\n" for name in sorted(file_names)]
     path = os.path.join(models_dir, MANIFEST_NAME)
-    temporary = path + ".part"
-    with open(temporary, "w", encoding="utf-8") as handle:
+    with atomic_output(models_dir, guard=False) as out, open(out.stage(path), "w", encoding="utf-8") as handle:
         handle.writelines(lines)
-    os.replace(temporary, path)
     return path
 
 

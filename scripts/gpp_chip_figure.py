@@ -34,9 +34,9 @@ def maps(out):
     chip = os.path.join(sample_data_dir(), "chips", "belgium_0000280849BAC91C")
     stacks = prepare_stack(sorted(glob.glob(os.path.join(chip, "S2_*.nc"))), os.path.join(out, "stack"),
                            s1=sorted(glob.glob(os.path.join(chip, "S1_*.nc"))))
-    result = {"stack": read_stack(stacks["S2_STACK"])}
-    for name, s1 in (("with_s1", stacks["S1_STACK"]), ("without_s1", None)):
-        emb = embed_stacks(stacks["S2_STACK"], os.path.join(out, f"emb_{name}"), s1_path=s1)
+    result = {"stack": read_stack(stacks.s2_stack)}
+    for name, s1 in (("with_s1", stacks.s1_stack), ("without_s1", None)):
+        emb = embed_stacks(stacks.s2_stack, os.path.join(out, f"emb_{name}"), s1_path=s1)
         run = predict_gpp(emb.index_path, os.path.join(out, f"gpp_{name}"))
         with rasterio.open(run.index_path) as data:
             values = data.read()

@@ -31,7 +31,7 @@ def chip_errors(chip, out, models_dir):
     folder = os.path.join(sample_data_dir(), "chips", chip)
     stacks = prepare_stack(sorted(glob.glob(os.path.join(folder, "S2_*.nc"))), os.path.join(out, "stack"),
                            s1=sorted(glob.glob(os.path.join(folder, "S1_*.nc"))))
-    run = embed_stacks(stacks["S2_STACK"], os.path.join(out, "emb"), s1_path=stacks["S1_STACK"],
+    run = embed_stacks(stacks.s2_stack, os.path.join(out, "emb"), s1_path=stacks.s1_stack,
                        models_dir=models_dir, reconstruction_error=True)
     with rasterio.open(run.error_index_path) as data:
         error = data.read()

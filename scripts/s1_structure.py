@@ -45,10 +45,10 @@ def embeddings(chip, out, models_dir, speckle):
     folder = os.path.join(sample_data_dir(), "chips", chip)
     stacks = prepare_stack(sorted(glob.glob(os.path.join(folder, "S2_*.nc"))), os.path.join(out, "stack"),
                            s1=sorted(glob.glob(os.path.join(folder, "S1_*.nc"))), s1_speckle_filter=speckle)
-    s2 = read_stack(stacks["S2_STACK"])
+    s2 = read_stack(stacks.s2_stack)
     result = {}
-    for name, s1 in (("without_s1", None), ("with_s1", stacks["S1_STACK"])):
-        run = embed_stacks(stacks["S2_STACK"], os.path.join(out, f"emb_{name}"), s1_path=s1, models_dir=models_dir)
+    for name, s1 in (("without_s1", None), ("with_s1", stacks.s1_stack)):
+        run = embed_stacks(stacks.s2_stack, os.path.join(out, f"emb_{name}"), s1_path=s1, models_dir=models_dir)
         with rasterio.open(run.index_path) as data:
             result[name] = data.read().reshape(len(s2.dates), -1, data.height, data.width)
     return s2, result

@@ -124,7 +124,7 @@ def prepare_chip(data_dir, name, folder):
 
     chip = data_dir / "chips" / name
     return prepare_stack(sorted(str(p) for p in chip.glob("S2_*.nc")), str(folder),
-                         s1=sorted(str(p) for p in chip.glob("S1_*.nc")), min_valid_fraction=0.97)
+                         s1=sorted(str(p) for p in chip.glob("S1_*.nc")), min_valid_fraction=0.97).outputs()
 
 
 @pytest.fixture(scope="session")

@@ -24,8 +24,8 @@ def validation_gpp(data_dir, qgis_process, tmp_path_factory):
     stacks = prepare_stack(sorted(str(p) for p in chip.glob("S2_*.nc")), str(root / "stack"),
                            s1=sorted(str(p) for p in chip.glob("S1_*.nc")))
     out = {}
-    for name, s1 in (("with_s1", stacks["S1_STACK"]), ("without_s1", None)):
-        embeddings = embed_stacks(stacks["S2_STACK"], str(root / f"emb_{name}"), s1_path=s1).index_path
+    for name, s1 in (("with_s1", stacks.s1_stack), ("without_s1", None)):
+        embeddings = embed_stacks(stacks.s2_stack, str(root / f"emb_{name}"), s1_path=s1).index_path
         done = qgis_process("run", "cameo:predictgpp", "--json", "--", f"EMBEDDINGS={embeddings}",
                             f"OUTPUT_FOLDER={root / f'gpp_{name}'}")
         gpp_vrt = json.loads(done.stdout[done.stdout.index("{"):])["results"]["GPP"]

@@ -204,7 +204,7 @@ def test_sigkill_during_preparestack_leaves_no_finished_looking_file(inputs, tmp
     _age_hidden_items(out)
     messages = Messages()
     result = prepare_stack(inputs["s2"], str(out), s1=inputs["s1"], progress=messages)  # the rerun, same folder
-    assert read_stack(result["S2_STACK"]).dates == DATES
+    assert read_stack(result.s2_stack).dates == DATES
     assert tree_digest(inputs["root"]) == before
     # the killed run's temporary files are gone, and the user was told which
     assert listing(out) == ["dates.csv", "s1_stack.tif", "s2_stack.tif"]

@@ -60,7 +60,7 @@ def chip(data_dir):
 
 @pytest.fixture(scope="module")
 def reference(chip, tmp_path_factory):
-    return read_stack(prepare_stack(chip["s2"], str(tmp_path_factory.mktemp("ref") / "out"))["S2_STACK"])
+    return read_stack(prepare_stack(chip["s2"], str(tmp_path_factory.mktemp("ref") / "out")).s2_stack)
 
 
 def _same_stack(a, b):
@@ -88,7 +88,7 @@ def test_band_dimension_cube_gives_the_original_stack_bit_for_bit(chip, referenc
               write_band_cube_zarr(str(tmp_path / "c20.zarr"), *chip["20m"], BANDS_20M) if writer is _scaled_zarr
               else writer(str(tmp_path / f"c20{suffix}"), *chip["20m"], BANDS_20M)]
     log = Log()
-    stack = read_stack(prepare_stack(inputs, str(tmp_path / "out"), progress=log)["S2_STACK"])
+    stack = read_stack(prepare_stack(inputs, str(tmp_path / "out"), progress=log).s2_stack)
     _same_stack(reference, stack)
     assert len(stack.dates) == 41  # of 72: the SCL rule, as for the original files
     text = log.text()
@@ -130,7 +130,7 @@ def test_same_day_acquisitions_are_merged_pixel_by_pixel(chip, tmp_path, a_wins)
               write_band_cube_netcdf(str(tmp_path / "c20.nc"), *cubes["20m"], BANDS_20M)]
     log = Log()
     result = prepare_stack(inputs, str(tmp_path / "out"), min_valid_fraction=0.0, progress=log)
-    stack = read_stack(result["S2_STACK"])
+    stack = read_stack(result.s2_stack)
     day = stack.dates[1]
     assert len(stack.dates) == 2
     b02_a = cubes["10m"][0][1, 0].astype("float64")  # [H, W] DN of copy A
@@ -154,8 +154,8 @@ def test_same_day_acquisitions_are_merged_pixel_by_pixel(chip, tmp_path, a_wins)
             expected = np.float32((b02_a if from_a else b02_b)[r, c]) * np.float32(1e-4)
             assert got[r, c] == expected, (region, r, c)
     union = (valid_a | valid_b).mean()
-    assert abs(result["valid_fraction"][1] - union) < 1e-9
-    with open(result["DATES"]) as handle:
+    assert abs(result.valid_fraction[1] - union) < 1e-9
+    with open(result.dates_table) as handle:
         rows = list(csv.DictReader(handle))
     assert [r["acquisitions"] for r in rows] == ["1", "2"]
     assert f"Merged same-day acquisitions per pixel on 1 date(s): {day} (2 acquisitions)" in log.text()
@@ -173,10 +173,10 @@ def test_monthly_cube_without_b8a_needs_substitute_b8a(monthly, tmp_path):
     assert "\n" not in str(raised.value) and not (tmp_path / "refused").exists()
     log = Log()
     result = prepare_stack([monthly], str(tmp_path / "out"), substitute_b8a=True, progress=log)
-    stack = read_stack(result["S2_STACK"])
+    stack = read_stack(result.s2_stack)
     # 2020-12 and 2021-01 are fill (65535) everywhere: dropped; the 10 others are complete.
     assert [d.month for d in stack.dates] == [11, 2, 3, 4, 5, 6, 7, 8, 9, 10]
-    assert result["valid_fraction"] == [1.0] * 10
+    assert result.valid_fraction == [1.0] * 10
     b8a, b08 = stack.bands.index("B8A"), stack.bands.index("B08")
     assert np.array_equal(stack.values[:, b8a], stack.values[:, b08])
     dn = raw(monthly, "S2-L2A-B04")  # storage order; rows north-up in this file
@@ -204,10 +204,10 @@ def test_three_date_cube_prepares_embeds_every_date_and_makes_an_rgb(monthly, tm
 
     cube = _monthly_band_cube(monthly, str(tmp_path / "three.nc"), [3, 4, 5])  # 2021-02..04
     stacks = prepare_stack([cube], str(tmp_path / "stack"), substitute_b8a=True)
-    assert [d.isoformat() for d in stacks["dates"]] == ["2021-02-01", "2021-03-01", "2021-04-01"]
+    assert [d.isoformat() for d in stacks.dates] == ["2021-02-01", "2021-03-01", "2021-04-01"]
     log = Log()
-    run = embed_stacks(stacks["S2_STACK"], str(tmp_path / "emb"), progress=log)
-    assert run.dates == stacks["dates"] and len(run.files) == 3
+    run = embed_stacks(stacks.s2_stack, str(tmp_path / "emb"), progress=log)
+    assert run.dates == stacks.dates and len(run.files) == 3
     features = []
     for path, date in zip(run.files, run.dates):
         with rasterio.open(path) as dataset:
@@ -308,8 +308,8 @@ def test_b8a_from_b08_changes_the_validation_chip_embeddings_by_the_documented_a
     cube = write_band_cube_netcdf(str(tmp_path / "c20_no_b8a.nc"), values[:, keep], stamps, units, x, y, without)
     real = prepare_stack(s2, str(tmp_path / "real"), s1=s1)
     substituted = prepare_stack([ten, cube], str(tmp_path / "subst"), s1=s1, substitute_b8a=True)
-    assert substituted["dates"] == real["dates"]
-    runs = [embed_stacks(r["S2_STACK"], str(tmp_path / f"emb{i}"), s1_path=r["S1_STACK"])
+    assert substituted.dates == real.dates
+    runs = [embed_stacks(r.s2_stack, str(tmp_path / f"emb{i}"), s1_path=r.s1_stack)
             for i, r in enumerate((real, substituted))]
     with rasterio.open(runs[0].index_path) as a, rasterio.open(runs[1].index_path) as b:
         first, second = a.read(), b.read()

@@ -39,12 +39,12 @@ def run(chip, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def s2_stack(run):
-    return read_stack(run["S2_STACK"])
+    return read_stack(run.s2_stack)
 
 
 @pytest.fixture(scope="module")
 def s1_stack(run):
-    return read_stack(run["S1_STACK"])
+    return read_stack(run.s1_stack)
 
 
 def test_chip_orientation_premise(chip):
@@ -68,10 +68,10 @@ def test_kept_dates_follow_the_threshold_rule(chip, run):
     dates = [t.date() for t in timestamps(chip["20m"])]
     expected = [d for d, f in zip(dates, share) if f >= 0.5]
     assert 0 < len(expected) < len(dates)
-    assert run["dates"] == expected
+    assert run.dates == expected
     kept_share = [f for f in share if f >= 0.5]
-    np.testing.assert_allclose(run["valid_fraction"], kept_share, atol=1e-9)
-    with open(run["DATES"]) as handle:
+    np.testing.assert_allclose(run.valid_fraction, kept_share, atol=1e-9)
+    with open(run.dates_table) as handle:
         rows = list(csv.DictReader(handle))
     assert [r["date"] for r in rows] == [d.isoformat() for d in expected]
     np.testing.assert_allclose([float(r["valid_fraction"]) for r in rows], kept_share, atol=1e-6)
@@ -81,8 +81,8 @@ def test_reflectance_values_and_masking_at_chosen_pixels(chip, run, s2_stack):
     dates = [t.date() for t in timestamps(chip["10m"])]
     scl = raw(chip["20m"], "SCL")
     checked_valid = checked_masked = 0
-    for t_out in (0, 7, len(run["dates"]) - 1):
-        date = run["dates"][t_out]
+    for t_out in (0, 7, len(run.dates) - 1):
+        date = run.dates[t_out]
         t_in = dates.index(date)
         for row, col in ((21, 33), (40, 10), (5, 58), (62, 2)):
             values = s2_stack.values[t_out, :, row, col]
@@ -101,7 +101,7 @@ def test_reflectance_values_and_masking_at_chosen_pixels(chip, run, s2_stack):
             checked_valid += 1
     assert checked_valid >= 6
     # Masked pixels: every SCL-invalid 10 m pixel of a kept date is NaN in all bands.
-    for t_out, date in enumerate(run["dates"][:10]):
+    for t_out, date in enumerate(run.dates[:10]):
         invalid20 = ~np.isin(scl[dates.index(date)], SCL_VALID)
         invalid10 = np.kron(invalid20, np.ones((2, 2), bool))
         assert np.isnan(s2_stack.values[t_out][:, invalid10]).all()
@@ -112,7 +112,7 @@ def test_reflectance_values_and_masking_at_chosen_pixels(chip, run, s2_stack):
 def test_a_20m_band_is_bilinear_not_nearest(chip, run, s2_stack):
     # At pixel (21, 33) the 20 m neighbours differ, so bilinear and nearest disagree.
     t_out = 0
-    t_in = [t.date() for t in timestamps(chip["20m"])].index(run["dates"][t_out])
+    t_in = [t.date() for t in timestamps(chip["20m"])].index(run.dates[t_out])
     b8a = raw(chip["20m"], "B8A")[t_in]
     bilinear = bilinear_2x(b8a, 21, 33) / 10000.0
     nearest = b8a[10, 16] / 10000.0
@@ -123,15 +123,15 @@ def test_a_20m_band_is_bilinear_not_nearest(chip, run, s2_stack):
 def test_s1_gaps_are_the_hand_computed_nearest_dates(chip, run, s1_stack):
     s1_dates = sorted({t.date() for t in timestamps(chip["s1"])})
     expected_gaps, expected_dates = [], []
-    for date in run["dates"]:
+    for date in run.dates:
         nearest = min(s1_dates, key=lambda d: (abs((d - date).days), d))
         gap = abs((nearest - date).days)
         expected_gaps.append(gap if gap <= 6 else math.nan)
         expected_dates.append(nearest if gap <= 6 else None)
     np.testing.assert_array_equal(s1_stack.s1_gap_days, expected_gaps)
     assert s1_stack.s1_dates == expected_dates
-    assert s1_stack.dates == run["dates"]
-    with open(run["DATES"]) as handle:
+    assert s1_stack.dates == run.dates
+    with open(run.dates_table) as handle:
         rows = list(csv.DictReader(handle))
     assert [r["s1_gap_days"] for r in rows] == [str(g) if g == g else "nan" for g in expected_gaps]
     assert set(expected_gaps) - {math.nan} >= {0, 1, 2}
@@ -180,28 +180,28 @@ def test_s1_value_is_lee_filtered_then_smoothed_in_linear_power_then_db(chip, ru
 
 def test_block_size_does_not_change_a_single_value(chip, run, s2_stack, s1_stack, tmp_path):
     whole = prepare_stack(chip["s2"], str(tmp_path / "whole"), s1=[chip["s1"]], block_size=1024)
-    np.testing.assert_array_equal(read_stack(whole["S2_STACK"]).values, s2_stack.values)
-    np.testing.assert_array_equal(read_stack(whole["S1_STACK"]).values, s1_stack.values)
+    np.testing.assert_array_equal(read_stack(whole.s2_stack).values, s2_stack.values)
+    np.testing.assert_array_equal(read_stack(whole.s1_stack).values, s1_stack.values)
 
 
 def test_stack_metadata_follows_the_format_contract(run):
-    with rasterio.open(run["S2_STACK"]) as dataset:
-        assert dataset.count == len(run["dates"]) * 10
+    with rasterio.open(run.s2_stack) as dataset:
+        assert dataset.count == len(run.dates) * 10
         assert dataset.dtypes[0] == "float32" and math.isnan(dataset.nodata)
         assert dataset.block_shapes[0] == (256, 256)
-        assert dataset.descriptions[7] == f"{run['dates'][0].isoformat()} B8A"
-        assert dataset.tags(11) == {"DATE": run["dates"][1].isoformat(), "BAND": "B02"}
+        assert dataset.descriptions[7] == f"{run.dates[0].isoformat()} B8A"
+        assert dataset.tags(11) == {"DATE": run.dates[1].isoformat(), "BAND": "B02"}
         tags = dataset.tags()
         assert tags["CAMEO_STACK_VERSION"] == "1" and tags["CAMEO_MODALITY"] == "S2"
         assert tags["CAMEO_UNITS"] == "reflectance"
-        assert tags["CAMEO_BOA_ADD_OFFSET"] == ",".join(["0"] * len(run["dates"]))
-    info = read_stack_info(run["S1_STACK"])
+        assert tags["CAMEO_BOA_ADD_OFFSET"] == ",".join(["0"] * len(run.dates))
+    info = read_stack_info(run.s1_stack)
     assert info.bands == ["VV", "VH"] and info.modality == "S1" and info.values is None
-    window = read_stack(run["S2_STACK"], window=(10, 20, 5, 3))
-    assert window.values.shape == (len(run["dates"]), 10, 3, 5)
+    window = read_stack(run.s2_stack, window=(10, 20, 5, 3))
+    assert window.values.shape == (len(run.dates), 10, 3, 5)
     assert tuple(window.transform)[2] == 501360.0 + 100 and tuple(window.transform)[5] == 5629680.0 - 200
     # Nothing but the three outputs in the folder (no temporary files left).
-    assert sorted(os.listdir(os.path.dirname(run["S2_STACK"]))) == ["dates.csv", "s1_stack.tif", "s2_stack.tif"]
+    assert sorted(os.listdir(os.path.dirname(run.s2_stack))) == ["dates.csv", "s1_stack.tif", "s2_stack.tif"]
 
 
 def test_extent_crops_on_the_s2_pixel_grid(chip, run, s2_stack, tmp_path):
@@ -209,13 +209,13 @@ def test_extent_crops_on_the_s2_pixel_grid(chip, run, s2_stack, tmp_path):
     extent_utm = (501455.0, 5629305.0, 501733.0, 5629512.0)
     result = prepare_stack(chip["s2"], str(tmp_path / "crop"), extent=extent_utm, extent_crs="EPSG:32631",
                            min_valid_fraction=0.9)
-    crop = read_stack(result["S2_STACK"])
+    crop = read_stack(result.s2_stack)
     assert tuple(crop.transform)[2] == 501450.0 and tuple(crop.transform)[5] == 5629520.0
     assert (crop.width, crop.height) == (29, 22)
     col, row = 9, 16  # (501450 - 501360) / 10, (5629680 - 5629520) / 10
     for t_crop, date in enumerate(crop.dates):
-        if date in run["dates"]:
-            t_full = run["dates"].index(date)
+        if date in run.dates:
+            t_full = run.dates.index(date)
             np.testing.assert_array_equal(crop.values[t_crop], s2_stack.values[t_full, :, row:row + 22, col:col + 29])
 
 
@@ -225,18 +225,18 @@ def test_post_2022_offset_is_removed_unless_harmonised(tmp_path):
     old = write_s2_tif(src / "S2_20211201.tif", dn=2000)
     new = write_s2_tif(src / "S2_2022-03-01.tif", dn=2000)
     result = prepare_stack([old, new], str(tmp_path / "raw"))
-    stack = read_stack(result["S2_STACK"])
+    stack = read_stack(result.s2_stack)
     assert stack.dates == [dt.date(2021, 12, 1), dt.date(2022, 3, 1)]
     np.testing.assert_allclose(stack.values[0], 0.2, atol=1e-7)
     np.testing.assert_allclose(stack.values[1], 0.1, atol=1e-7)
     assert stack.tags["CAMEO_BOA_ADD_OFFSET"] == "0,-1000"
 
-    harmonised = read_stack(prepare_stack([old, new], str(tmp_path / "h"), harmonized="yes")["S2_STACK"])
+    harmonised = read_stack(prepare_stack([old, new], str(tmp_path / "h"), harmonized="yes").s2_stack)
     np.testing.assert_allclose(harmonised.values, 0.2, atol=1e-7)
 
     # Metadata beats the date: a product that says baseline 03.01 keeps its DNs.
     tagged = write_s2_tif(src / "S2_20220305.tif", dn=2000, tags={"PROCESSING_BASELINE": "03.01"})
-    by_tag = read_stack(prepare_stack([tagged], str(tmp_path / "t"))["S2_STACK"])
+    by_tag = read_stack(prepare_stack([tagged], str(tmp_path / "t")).s2_stack)
     np.testing.assert_allclose(by_tag.values, 0.2, atol=1e-7)
 
 
@@ -249,7 +249,7 @@ def test_band_order_parameter_names_undescribed_bands(tmp_path):
         prepare_stack([path], str(tmp_path / "out"), s2_bands="SCL," + ",".join(S2_BANDS))
     result = prepare_stack([path], str(tmp_path / "out"), s2_bands="SCL," + ",".join(S2_BANDS),
                            mask_valid_values="9")
-    np.testing.assert_allclose(read_stack(result["S2_STACK"]).values, 0.15, atol=1e-7)
+    np.testing.assert_allclose(read_stack(result.s2_stack).values, 0.15, atol=1e-7)
 
 
 def test_user_mask_replaces_scl(tmp_path):
@@ -262,8 +262,8 @@ def test_user_mask_replaces_scl(tmp_path):
     with rasterio.open(mask_path, "w", **profile) as dataset:
         dataset.write(data, 1)
     result = prepare_stack([s2], str(tmp_path / "out"), s2_mask=[str(mask_path)])
-    stack = read_stack(result["S2_STACK"])
-    assert result["valid_fraction"] == [0.75]
+    stack = read_stack(result.s2_stack)
+    assert result.valid_fraction == [0.75]
     assert np.isnan(stack.values[0][:, :, 12:]).all()
     np.testing.assert_allclose(stack.values[0][:, :, :12], 0.1, atol=1e-7)
 
@@ -273,7 +273,7 @@ def test_s1_linear_power_input_and_max_gap(tmp_path):
     s2b = write_s2_tif(tmp_path / "S2_20180820.tif")
     s1 = write_s1_tif(tmp_path / "S1_20180802.tif", vv_db=0.05, vh_db=0.01)  # linear power, all >= 0
     result = prepare_stack([s2a, s2b], str(tmp_path / "out"), s1=[s1], max_s1_gap_days=5)
-    stack = read_stack(result["S1_STACK"])
+    stack = read_stack(result.s1_stack)
     np.testing.assert_array_equal(stack.s1_gap_days, [2, math.nan])
     np.testing.assert_allclose(stack.values[0, 0], 10 * np.log10(0.05), atol=1e-5)
     np.testing.assert_allclose(stack.values[0, 1], 10 * np.log10(0.01), atol=1e-5)
@@ -289,13 +289,13 @@ def test_match_s1_dates_ties_go_to_the_earlier_acquisition():
 
 def test_target_crs_reprojects_onto_a_10m_grid_in_that_crs(chip, run, s2_stack, tmp_path):
     result = prepare_stack(chip["s2"], str(tmp_path / "laea"), crs="EPSG:3035", min_valid_fraction=0.95)
-    laea = read_stack(result["S2_STACK"])
+    laea = read_stack(result.s2_stack)
     assert laea.crs.to_epsg() == 3035
     t = laea.transform
     assert (t.a, t.e) == (10.0, -10.0) and t.c % 10 == 0 and t.f % 10 == 0
     # Same dates as the UTM run at that threshold, same reflectance level (a 3 deg rotation apart).
-    keep = [i for i, f in enumerate(run["valid_fraction"]) if f >= 0.95]
-    assert laea.dates == [run["dates"][i] for i in keep]
+    keep = [i for i, f in enumerate(run.valid_fraction) if f >= 0.95]
+    assert laea.dates == [run.dates[i] for i in keep]
     for t_laea, t_utm in enumerate(keep[:3]):
         for c in (2, 7):
             a, b = np.nanmean(laea.values[t_laea, c]), np.nanmean(s2_stack.values[t_utm, c])
@@ -307,7 +307,7 @@ def test_per_date_geotiffs_give_the_same_stack_as_the_netcdf_cube(chip, run, s2_
     # GDAL's SENTINEL2 driver does ("B2, central wavelength 490 nm"), dates only in SAFE-style names.
     from affine import Affine
     dates = [t.date() for t in timestamps(chip["10m"])]
-    picked = run["dates"][:3]
+    picked = run.dates[:3]
     files = []
     for date in picked:
         t_in = dates.index(date)
@@ -325,6 +325,6 @@ def test_per_date_geotiffs_give_the_same_stack_as_the_netcdf_cube(chip, run, s2_
                     dataset.set_band_description(i, f"{name}, central wavelength 000 nm")
             files.append(str(path))
     result = prepare_stack(files, str(tmp_path / "out"), min_valid_fraction=0.0)
-    stack = read_stack(result["S2_STACK"])
+    stack = read_stack(result.s2_stack)
     assert stack.dates == picked
     np.testing.assert_array_equal(stack.values, s2_stack.values[:3])

@@ -91,7 +91,7 @@ def test_qgis_process_reads_a_zarr_store(qgis_process, data_dir, tmp_path):
                                       f"OUTPUT_FOLDER={out}").stdout)["results"]
     direct = read_stack(results["S2_STACK"])
     from models.stack import prepare_stack
-    reference = read_stack(prepare_stack(s2, str(tmp_path / "ref"))["S2_STACK"])
+    reference = read_stack(prepare_stack(s2, str(tmp_path / "ref")).s2_stack)
     assert direct.dates == reference.dates
     assert np.array_equal(direct.values, reference.values, equal_nan=True)
 
@@ -141,7 +141,7 @@ def test_predictgpp_logs_a_b8a_substitution(qgis_app, data_dir, tmp_path):
     monthly = str(data_dir / "monthly" / "worldcereal_preprocessed_inputs.nc")
     stacks = prepare_stack([monthly], str(tmp_path / "stack"), substitute_b8a=True,
                            extent=(664000, 5611120, 664320, 5611440))
-    run = embed_stacks(stacks["S2_STACK"], str(tmp_path / "emb"))
+    run = embed_stacks(stacks.s2_stack, str(tmp_path / "emb"))
     log = Log()
     processing.run("cameo:predictgpp", {"EMBEDDINGS": run.index_path, "OUTPUT_FOLDER": str(tmp_path / "gpp")},
                    feedback=log)

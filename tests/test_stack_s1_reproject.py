@@ -49,7 +49,7 @@ def s1_pair(data_dir, tmp_path_factory):
     common = dict(min_valid_fraction=0.95, s1_smoothing=False)
     utm = prepare_stack(s2, str(folder / "utm"), s1=s1, **common)
     geo = prepare_stack(s2, str(folder / "geo"), s1=geographic, **common)
-    return read_stack(utm["S1_STACK"]), read_stack(geo["S1_STACK"])
+    return read_stack(utm.s1_stack), read_stack(geo.s1_stack)
 
 
 def test_same_dates_and_gaps(s1_pair):

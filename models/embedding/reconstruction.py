@@ -11,7 +11,7 @@ encoders were trained on. It exists only where the pixel-date has a valid observ
 import numpy as np
 
 from ..errors import CameoInputError
-from .outputs import EmbeddingWriter
+from ..rasterio_io import DatedRasterWriter
 
 ERROR_NAME = "S2_RECONSTRUCTION_MAE"
 ERROR_INDEX_NAME = "reconstruction_error.vrt"
@@ -23,13 +23,12 @@ def error_file_name(date):
     return f"reconstruction_error_{date.isoformat()}.tif"
 
 
-class ReconstructionErrorWriter(EmbeddingWriter):
-    """One single-band GeoTIFF per date plus reconstruction_error.vrt."""
+class ReconstructionErrorWriter(DatedRasterWriter):
+    """One single-band GeoTIFF per date (`error_file_name`) plus reconstruction_error.vrt."""
 
-    INDEX_NAME = ERROR_INDEX_NAME
-
-    def file_name(self, date):
-        return error_file_name(date)
+    def __init__(self, folder, dates, band_names, crs, transform, width, height, tags):
+        super().__init__(folder, dates, band_names, crs, transform, width, height, tags,
+                         prefix="reconstruction_error", index_name=ERROR_INDEX_NAME)
 
 
 def check_reconstruction_model(models):

@@ -15,7 +15,7 @@ from rasterio.windows import Window
 
 from ..errors import CameoInputError, first_line
 from ..progress import NullProgress, check_cancelled
-from ..writeguard import WriteGuard
+from ..rasterio_io import atomic_output, read_dated_index
 
 BLOCK_ROWS = 512
 SAMPLE_PIXELS = 200_000
@@ -29,31 +29,31 @@ def select_bands(dataset, date=None):
         raise CameoInputError(
             f"{os.path.basename(dataset.name)} is a CAMEO time stack (reflectance or backscatter), not an "
             "embedding: run cameo:embed on it first and give its embeddings.vrt or embedding_YYYY-MM-DD.tif.")
-    if "CAMEO_DATES" in tags:  # the VRT of all dates written by cameo:embed
-        dates = tags["CAMEO_DATES"].split(",")
-        per_date = dataset.count // len(dates)
-        if per_date < 3 or per_date * len(dates) != dataset.count:
+    index = read_dated_index(tags, dataset.count)
+    if index is None:
+        raise CameoInputError(
+            f"{os.path.basename(dataset.name)} is not a CAMEO embedding (no CAMEO_DATE or CAMEO_DATES tag): "
+            "give a file written by cameo:embed.")
+    if index.single_date:  # one date's file
+        if date is not None and date != index.dates[0]:
             raise CameoInputError(
-                f"{os.path.basename(dataset.name)} has {dataset.count} bands for {len(dates)} dates: it is not an "
-                "embeddings.vrt written by cameo:embed. Give that file, or one embedding_YYYY-MM-DD.tif.")
-        if date is None:
-            date = dates[0]
-        elif date not in dates:
-            raise CameoInputError(
-                f"Date {date} is not in {os.path.basename(dataset.name)}, which holds {len(dates)} dates "
-                f"from {dates[0]} to {dates[-1]}: give one of them as YYYY-MM-DD, or leave DATE empty "
-                "for the first.")
-        t = dates.index(date)
-        return list(range(t * per_date + 1, (t + 1) * per_date + 1)), date
-    if "CAMEO_DATE" in tags:  # one date's file
-        if date is not None and date != tags["CAMEO_DATE"]:
-            raise CameoInputError(
-                f"{os.path.basename(dataset.name)} holds the embedding of {tags['CAMEO_DATE']}, not {date}: "
+                f"{os.path.basename(dataset.name)} holds the embedding of {index.dates[0]}, not {date}: "
                 "leave DATE empty, or give the embeddings.vrt of all dates.")
-        return list(range(1, dataset.count + 1)), tags["CAMEO_DATE"]
-    raise CameoInputError(
-        f"{os.path.basename(dataset.name)} is not a CAMEO embedding (no CAMEO_DATE or CAMEO_DATES tag): "
-        "give a file written by cameo:embed.")
+        return list(range(1, dataset.count + 1)), index.dates[0]
+    dates, per_date = index.dates, index.per_date  # the VRT of all dates written by cameo:embed
+    if per_date < 3 or not index.complete(dataset.count):
+        raise CameoInputError(
+            f"{os.path.basename(dataset.name)} has {dataset.count} bands for {len(dates)} dates: it is not an "
+            "embeddings.vrt written by cameo:embed. Give that file, or one embedding_YYYY-MM-DD.tif.")
+    if date is None:
+        date = dates[0]
+    elif date not in dates:
+        raise CameoInputError(
+            f"Date {date} is not in {os.path.basename(dataset.name)}, which holds {len(dates)} dates "
+            f"from {dates[0]} to {dates[-1]}: give one of them as YYYY-MM-DD, or leave DATE empty "
+            "for the first.")
+    t = dates.index(date)
+    return list(range(t * per_date + 1, (t + 1) * per_date + 1)), date
 
 
 def row_blocks(height, rows=BLOCK_ROWS):
@@ -131,46 +131,38 @@ def embedding_to_rgb(input_path, output_path, date=None, progress=None, seed=0):
         dataset = rasterio.open(input_path)
     except rasterio.errors.RasterioIOError as error:
         raise CameoInputError(f"Cannot open {input_path} as a raster: give a file written by cameo:embed.") from error
-    temporary = output_path + ".part"
     with dataset:
         bands, date = select_bands(dataset, date)
         mean, components, limits, explained = fit_components(dataset, bands, np.random.default_rng(seed), progress)
-        profile = dict(driver="GTiff", width=dataset.width, height=dataset.height, count=3, dtype="uint8",
-                       crs=dataset.crs, transform=dataset.transform, nodata=0, photometric="RGB",
-                       tiled=True, blockxsize=256, blockysize=256, compress="deflate")
         folder = os.path.dirname(os.path.abspath(output_path))
         if not os.path.isdir(folder):
             raise CameoInputError(f"The folder of the output {output_path} does not exist: create it or choose "
                                   "another output file.")
-        guard = WriteGuard(folder).start()
         try:
-            with rasterio.open(temporary, "w", **profile) as out:
-                out.update_tags(CAMEO_DATE=date, CAMEO_SOURCE=os.path.basename(input_path),
-                                CAMEO_PCA_EXPLAINED_VARIANCE=",".join(f"{v:.4f}" for v in explained))
-                for band, name in enumerate(("PC1", "PC2", "PC3"), start=1):
-                    out.set_band_description(band, f"{date} {name}")
-                blocks = row_blocks(dataset.height)
-                for number, block in enumerate(blocks, start=1):
-                    check_cancelled(progress)
-                    pixels, valid = read_pixels(dataset, bands, block)
-                    rgb = np.zeros((len(pixels), 3), np.uint8)
-                    rgb[valid] = to_bytes((pixels[valid].astype(np.float64) - mean) @ components, limits)
-                    out.write(rgb.T.reshape(3, block.height, dataset.width),
-                              window=Window(0, block.row_off, dataset.width, block.height))
-                    progress.setProgress(100.0 * number / len(blocks))
-            guard.check()  # GDAL reports a full disk without raising: publish no truncated file
-            os.replace(temporary, output_path)
-        except BaseException as error:
-            if os.path.exists(temporary):
-                os.remove(temporary)
-            better = guard.converted(error)
-            if better is not None:
-                raise better from error
-            if isinstance(error, (rasterio.errors.RasterioIOError, PermissionError)):
-                raise CameoInputError(f"Cannot write {output_path} ({str(error).strip()[:200]}): choose an "
-                                      "output file in a folder you can write to.") from error
-            raise
-        finally:
-            guard.stop()
+            with atomic_output(folder) as output:
+                out = output.raster(output_path, "rgb", width=dataset.width, height=dataset.height,
+                                    crs=dataset.crs, transform=dataset.transform)
+                _write_rgb(out, dataset, bands, date, (mean, components, limits, explained), input_path, progress)
+        except (rasterio.errors.RasterioIOError, PermissionError) as error:
+            raise CameoInputError(f"Cannot write {output_path} ({str(error).strip()[:200]}): choose an "
+                                  "output file in a folder you can write to.") from error
     return {"date": date, "mean": mean, "components": components, "limits": limits,
             "explained_variance": explained}
+
+
+def _write_rgb(out, dataset, bands, date, fit, input_path, progress):
+    """Project every row block of `dataset` on the fitted components and write the bytes to `out`."""
+    mean, components, limits, explained = fit
+    out.update_tags(CAMEO_DATE=date, CAMEO_SOURCE=os.path.basename(input_path),
+                    CAMEO_PCA_EXPLAINED_VARIANCE=",".join(f"{v:.4f}" for v in explained))
+    for band, name in enumerate(("PC1", "PC2", "PC3"), start=1):
+        out.set_band_description(band, f"{date} {name}")
+    blocks = row_blocks(dataset.height)
+    for number, block in enumerate(blocks, start=1):
+        check_cancelled(progress)
+        pixels, valid = read_pixels(dataset, bands, block)
+        rgb = np.zeros((len(pixels), 3), np.uint8)
+        rgb[valid] = to_bytes((pixels[valid].astype(np.float64) - mean) @ components, limits)
+        out.write(rgb.T.reshape(3, block.height, dataset.width),
+                  window=Window(0, block.row_off, dataset.width, block.height))
+        progress.setProgress(100.0 * number / len(blocks))

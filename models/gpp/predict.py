@@ -29,6 +29,7 @@ import numpy as np
 
 from ..errors import CameoInputError
 from ..progress import NullProgress, check_cancelled
+from ..rasterio_io import STAGING_PREFIX, DatedRasterWriter, atomic_output, check_output_folder, read_dated_index
 from ..staging import report_swept
 from .model import check_embedding_model, load_gpp_model
 from .series import bin_weights, day_numbers
@@ -80,20 +81,20 @@ def read_embeddings_info(path):
     try:
         with rasterio.open(path) as ds:
             tags = ds.tags()
-            info = (ds.count, ds.width, ds.height, ds.crs, ds.transform)
+            count, width, height, crs, transform = ds.count, ds.width, ds.height, ds.crs, ds.transform
     except rasterio.errors.RasterioIOError as error:
         raise CameoInputError(f"{path} is not a readable raster ({error}).") from error
     name = os.path.basename(path)
-    if "CAMEO_DATES" not in tags or "CAMEO_FEATURES" not in tags:
+    index = read_dated_index(tags, count)
+    if index is None or index.single_date or "CAMEO_FEATURES" not in tags:
         raise CameoInputError(
             f"{name} is not a CAMEO embedding stack (no CAMEO_DATES / CAMEO_FEATURES metadata): give the "
             "embeddings.vrt that cameo:embed writes, with all its dates.")
     try:
-        dates = [datetime.date.fromisoformat(d) for d in tags["CAMEO_DATES"].split(",") if d]
+        dates = [datetime.date.fromisoformat(d) for d in index.dates if d]
     except ValueError as error:
         raise CameoInputError(f"{name}: garbled CAMEO_DATES metadata ({error}).") from error
-    features = [f for f in tags["CAMEO_FEATURES"].split(",") if f]
-    count, width, height, crs, transform = info
+    features = index.names
     if count != len(dates) * len(features):
         raise CameoInputError(f"{name} has {count} bands, not {len(dates)} dates x {len(features)} features: "
                               "it is not a complete cameo:embed output.")
@@ -157,29 +158,14 @@ def check_dates(dates, window_days, max_gap, what):
 
 
 def gpp_writer(folder, dates, crs, transform, width, height, tags):
-    """Per-date GPP GeoTIFFs (bands GPP, AOA_DI) + gpp.vrt through the embeddings' atomic writer."""
-    from ..embedding.outputs import EmbeddingWriter
-
-    class GPPWriter(EmbeddingWriter):
-        INDEX_NAME = GPP_INDEX_NAME
-
-        def file_name(self, date):
-            return f"gpp_{date.isoformat()}.tif"
-
-        def _create(self, path, date):
-            dataset = super()._create(path, date)
-            dataset.set_band_unit(1, UNITS)
-            dataset.update_tags(1, UNITS=UNITS)
-            dataset.update_tags(2, UNITS="dimensionless (AOA dissimilarity index)")
-            return dataset
-
-    return GPPWriter(folder, dates, BANDS, crs, transform, width, height, tags)
+    """Per-date GPP GeoTIFFs (bands GPP, AOA_DI) + gpp.vrt: the dated-raster writer with GPP's names."""
+    return DatedRasterWriter(folder, dates, BANDS, crs, transform, width, height, tags, prefix="gpp",
+                             index_name=GPP_INDEX_NAME, band_units={1: UNITS},
+                             band_tags={1: {"UNITS": UNITS}, 2: {"UNITS": "dimensionless (AOA dissimilarity index)"}})
 
 
 def check_gpp_output_folder(folder, table_path=None):
-    from ..embedding.outputs import check_output_folder
-
-    check_output_folder(folder, pattern="gpp_*.tif", index_name=GPP_INDEX_NAME, what="GPP rasters")
+    check_output_folder(folder, "GPP rasters", names=(GPP_INDEX_NAME,), pattern="gpp_*.tif")
     if table_path:
         parent = os.path.dirname(os.path.abspath(table_path))
         if not os.path.isdir(parent) or not os.access(parent, os.W_OK):
@@ -266,7 +252,6 @@ def s2_only_embeddings(info, s2_stack, staging_parent, models_dir, threads, prog
     import tempfile
 
     from ..embedding.job import embed_stacks
-    from ..embedding.outputs import STAGING_PREFIX
 
     if not s2_stack or not os.path.isfile(s2_stack):
         raise CameoInputError(
@@ -337,6 +322,7 @@ def predict_gpp(embeddings_path, output_folder, *, model_path=None, points=None,
             "CAMEO_AOA_THRESHOLD": f"{model.aoa.threshold:.6g}"}
     writer = gpp_writer(output_folder, info.dates, info.crs, info.transform, info.width, info.height, tags)
     report_swept(progress.pushInfo, writer.swept)
+    table = atomic_output(os.path.dirname(os.path.abspath(table_path)), guard=False) if table_path else None
     staging = None
     try:
         source = embeddings_path
@@ -347,22 +333,20 @@ def predict_gpp(embeddings_path, output_folder, *, model_path=None, points=None,
         sums = _predict_blocks(model, info, source, mask, writer, locations, block_rows, progress)
         check_cancelled(progress)
         seconds = time.perf_counter() - started
-        table_tmp = None
-        if table_path:
-            table_tmp = table_path + ".part"
-            with open(table_tmp, "w", newline="", encoding="utf-8") as handle:
+        if table is not None:
+            with open(table.stage(table_path), "w", newline="", encoding="utf-8") as handle:
                 out = csv.writer(handle)
                 out.writerow(TABLE_FIELDS)
                 out.writerows(_table_rows(locations, info.dates, sums))
         if staging:
             shutil.rmtree(staging, ignore_errors=True)
         files, index_path = writer.publish()
-        if table_tmp:
-            os.replace(table_tmp, table_path)
+        if table is not None:
+            table.commit()
     except BaseException:
         writer.abort()
-        if table_path and os.path.exists(table_path + ".part"):
-            os.remove(table_path + ".part")
+        if table is not None:
+            table.abort()
         raise
     return GPPRun(index_path, files, list(info.dates), [d for d, ok in zip(info.dates, mask) if ok],
                   len(info.dates) * info.width * info.height, seconds, table_path, model.aoa.threshold)

@@ -10,7 +10,8 @@ import importlib
 _EXPORTS = {
     "S1_BANDS": "format", "S2_BANDS": "format", "Stack": "format", "StackWriter": "format",
     "read_stack": "format", "read_stack_info": "format", "write_stack": "format",
-    "prepare_stack": "prepare", "match_s1_dates": "prepare", "target_grid": "prepare",
+    "prepare_stack": "prepare", "PreparedStack": "prepare", "StackOptions": "options",
+    "match_s1_dates": "sentinel1", "target_grid": "grid",
     "DEFAULT_MAX_S1_GAP_DAYS": "defaults", "DEFAULT_MIN_VALID_FRACTION": "defaults",
     "DEFAULT_SCL_VALID": "defaults",
 }

@@ -21,6 +21,7 @@ from .defaults import (
     S1_UNITS_CHOICES,
     SPECKLE_FILTERS,
 )
+from .options import StackOptions
 from .prepare import prepare_stack
 
 EPILOG = """\
@@ -104,21 +105,24 @@ def build_parser():
     return parser
 
 
+def options_from_args(args):
+    """The StackOptions of parsed arguments."""
+    extent, extent_crs = parse_extent(args.extent) if args.extent else (None, None)
+    return StackOptions(
+        s2=args.s2, output_folder=args.output_folder, s2_bands=args.s2_bands, s2_mask=args.s2_mask, s1=args.s1,
+        extent=extent, extent_crs=extent_crs, crs=args.crs,
+        min_valid_fraction=args.min_valid_fraction, max_s1_gap_days=args.max_s1_gap_days,
+        mask_valid_values=args.mask_valid_values, harmonized=args.harmonized, s1_units=args.s1_units,
+        s1_smoothing=not args.no_s1_smoothing, s1_speckle_filter=args.s1_speckle_filter,
+        s1_speckle_size=args.s1_speckle_size, resampling=args.resampling, block_size=args.block_size,
+        substitute_b8a=args.substitute_b8a)
+
+
 def main(argv=None):
     return run_cli(_prepare, argv)
 
 
 def _prepare(argv):
     args = build_parser().parse_args(argv)
-    extent, extent_crs = parse_extent(args.extent) if args.extent else (None, None)
-    result = prepare_stack(
-        args.s2, args.output_folder, s2_bands=args.s2_bands, s2_mask=args.s2_mask, s1=args.s1,
-        extent=extent, extent_crs=extent_crs, crs=args.crs,
-        min_valid_fraction=args.min_valid_fraction, max_s1_gap_days=args.max_s1_gap_days,
-        mask_valid_values=args.mask_valid_values, harmonized=args.harmonized, s1_units=args.s1_units,
-        s1_smoothing=not args.no_s1_smoothing, s1_speckle_filter=args.s1_speckle_filter,
-        s1_speckle_size=args.s1_speckle_size, resampling=args.resampling, block_size=args.block_size,
-        substitute_b8a=args.substitute_b8a,
-        progress=None if args.quiet else ConsoleProgress(),
-    )
-    print(json.dumps({key: result[key] for key in ("S2_STACK", "S1_STACK", "DATES")}))
+    result = prepare_stack(options=options_from_args(args), progress=None if args.quiet else ConsoleProgress())
+    print(json.dumps(result.outputs()))

@@ -13,7 +13,7 @@ import rasterio
 from rasterio.crs import CRS
 
 from ..errors import CameoInputError
-from .sources import BandRef, Grid, _dataset_date, normalise_band, parse_cf_time, parse_date, undated_error
+from .sources import BandRef, Grid, date_from_tags, normalise_band, parse_cf_time, parse_date, undated_error
 
 
 def needs_cube_reading(cube):
@@ -158,7 +158,7 @@ def _add_array(catalog, cube, array, wanted):
         scale, offset, nodata = _encoding(array, dataset)
         dtype = dataset.dtypes[0]
     catalog.georeferencing.setdefault(cube.label, source)
-    fallback_date = _dataset_date(tags) or parse_date(os.path.basename(cube.label))
+    fallback_date = date_from_tags(tags) or parse_date(os.path.basename(cube.label))
     band_axis, time_axis = roles.get("band"), roles.get("time")
     seen = {}
     for indices in itertools.product(*(range(size) for size in array.sizes[:-2])):

@@ -1,15 +1,15 @@
 """The CAMEO time-stack GeoTIFF format, version 1 (docs/stack-format.md).
 
 One GeoTIFF per modality, float32, date-major bands (band index = t * C + c + 1),
-NaN = invalid, metadata in dataset and band tags. `StackWriter` writes one block by
-block under a temporary name and renames it when complete; `write_stack` writes a
-whole in-memory array; `read_stack` / `read_stack_info` read one back.
+NaN = invalid, metadata in dataset and band tags (creation profile "stack" of
+models.rasterio_io). `StackWriter` writes one block by block into a file staged by
+`atomic_output`; `write_stack` writes a whole in-memory array; `read_stack` /
+`read_stack_info` read one back.
 """
 
 import datetime as _dt
 import math
 import os
-import uuid
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -18,28 +18,11 @@ from rasterio.crs import CRS
 from rasterio.windows import Window
 
 from ..errors import CameoInputError
-from ..staging import StagingLock
+from ..rasterio_io import atomic_output
 
 FORMAT_VERSION = "1"
 S2_BANDS = ("B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B11", "B12")
 S1_BANDS = ("VV", "VH")
-TILE = 256
-
-GTIFF_PROFILE = {
-    "driver": "GTiff",
-    "dtype": "float32",
-    "nodata": float("nan"),
-    "tiled": True,
-    "blockxsize": TILE,
-    "blockysize": TILE,
-    "interleave": "band",
-    "compress": "deflate",
-    "predictor": 3,
-    "zlevel": 1,
-    "BIGTIFF": "IF_SAFER",
-    "NUM_THREADS": "ALL_CPUS",  # DEFLATE compression of tiles in worker threads
-}
-
 # Bounded GDAL block cache while writing/reading stacks (bytes): keeps peak memory
 # independent of the raster size.
 GDAL_CACHE_BYTES = 256 * 1024 * 1024
@@ -55,56 +38,25 @@ def format_gap(gap):
     return str(int(gap))
 
 
-# Names of temporary_path's files, for sweeping those of runs that died (models.staging).
-STAGED_FILES = ".*.tmp-*"
-
-
-def temporary_path(path):
-    """A unique sibling name for writing `path` before the atomic rename."""
-    folder, name = os.path.split(os.path.abspath(path))
-    stem, ext = os.path.splitext(name)
-    return os.path.join(folder, f".{stem}.tmp-{uuid.uuid4().hex[:8]}{ext}")
-
-
-def remove_quietly(path):
-    for candidate in (path, path + ".aux.xml"):
-        try:
-            os.remove(candidate)
-        except FileNotFoundError:
-            pass
-
-
 class StackWriter:
-    """Write a stack block by block to a temporary file; `commit()` renames it.
+    """Write a stack block by block into a file staged by `atomic_output`.
 
-    Use as a context manager: leaving the block with an exception deletes the
-    temporary file; `commit()` (or `finish()` + a later `os.replace`) publishes it.
+    `finish()` writes the dataset tags and closes the file; the atomic_output renames it into
+    place when the whole run succeeded, or removes it on any error.
     """
 
-    def __init__(self, path, dates, bands, crs, transform, width, height, modality, tags=None):
-        self.path = os.path.abspath(path)
+    def __init__(self, output, path, dates, bands, crs, transform, width, height, modality, tags=None):
         self.dates = list(dates)
         self.bands = list(bands)
         self.modality = modality
-        self.tmp_path = temporary_path(self.path)
         self._tags = dict(tags or {})
-        profile = dict(GTIFF_PROFILE)
-        profile.update(
-            width=width, height=height, count=len(self.dates) * len(self.bands),
-            crs=crs, transform=transform,
-        )
-        self._dataset = rasterio.open(self.tmp_path, "w", **profile)
-        self._lock = StagingLock(self.tmp_path)  # tells later runs this file is not abandoned
-        self._closed = False
-        try:
-            for t, date in enumerate(self.dates):
-                for c, band in enumerate(self.bands):
-                    index = self.band_index(t, c)
-                    self._dataset.set_band_description(index, band_description(date, band))
-                    self._dataset.update_tags(index, DATE=date.isoformat(), BAND=band)
-        except Exception:
-            self.abort()
-            raise
+        self._dataset = output.raster(path, "stack", width=width, height=height,
+                                      count=len(self.dates) * len(self.bands), crs=crs, transform=transform)
+        for t, date in enumerate(self.dates):
+            for c, band in enumerate(self.bands):
+                index = self.band_index(t, c)
+                self._dataset.set_band_description(index, band_description(date, band))
+                self._dataset.update_tags(index, DATE=date.isoformat(), BAND=band)
 
     def band_index(self, t, c):
         return t * len(self.bands) + c + 1
@@ -116,7 +68,7 @@ class StackWriter:
         self._tags.update(tags)
 
     def finish(self):
-        """Write the dataset tags and close; the file stays under its temporary name."""
+        """Write the dataset tags and close."""
         tags = {
             "CAMEO_STACK_VERSION": FORMAT_VERSION,
             "CAMEO_MODALITY": self.modality,
@@ -126,32 +78,6 @@ class StackWriter:
         tags.update({k: str(v) for k, v in self._tags.items()})
         self._dataset.update_tags(**tags)
         self._dataset.close()
-        self._closed = True
-        remove_quietly(self.tmp_path + ".aux.xml")
-
-    def commit(self):
-        if not self._closed:
-            self.finish()
-        os.replace(self.tmp_path, self.path)
-        self._lock.release()
-
-    def abort(self):
-        if not self._closed:
-            try:
-                self._dataset.close()
-            except Exception:  # noqa: BLE001 - best effort clean-up
-                pass
-            self._closed = True
-        remove_quietly(self.tmp_path)
-        self._lock.release()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, exc_type, exc, tb):
-        if exc_type is not None:
-            self.abort()
-        return False
 
 
 def write_stack(path, values, dates, bands, crs, transform, modality, **tags):
@@ -163,13 +89,14 @@ def write_stack(path, values, dates, bands, crs, transform, modality, **tags):
             f"[{len(dates)} dates, {len(bands)} bands, H, W]. Pass one array per date and band."
         )
     height, width = values.shape[2:]
-    with StackWriter(path, dates, bands, CRS.from_user_input(crs), transform, width, height,
-                     modality, tags) as writer:
+    with atomic_output(os.path.dirname(os.path.abspath(path)), guard=False) as out:
+        writer = StackWriter(out, path, dates, bands, CRS.from_user_input(crs), transform, width, height,
+                             modality, tags)
         window = Window(0, 0, width, height)
         for t in range(len(dates)):
             for c in range(len(bands)):
                 writer.write(t, c, values[t, c], window)
-        writer.commit()
+        writer.finish()
     return os.path.abspath(path)
 
 

@@ -218,7 +218,7 @@ def _tags_upper(tags):
     return {str(k).upper(): v for k, v in tags.items()}
 
 
-def _dataset_date(tags):
+def date_from_tags(tags):
     upper = _tags_upper(tags)
     for key in _DATE_TAGS:
         if key in upper:
@@ -369,7 +369,7 @@ def _add_dataset(catalog, path, label, container, band_orders, wanted):
         tags = dataset.tags()
         grid = Grid(CRS.from_user_input(dataset.crs), dataset.transform, dataset.width, dataset.height)
         file_date = parse_date(os.path.basename(label))
-        dataset_date = _dataset_date(tags)
+        dataset_date = date_from_tags(tags)
         seen = {}
         for i, (name, raw_name, named) in enumerate(names, start=1):
             if catalog.role == "mask":
@@ -385,7 +385,7 @@ def _add_dataset(catalog, path, label, container, band_orders, wanted):
             date = stamp.date() if stamp is not None else None
             if date is None:
                 description = dataset.descriptions[i - 1] or ""
-                date = (parse_date(description) or _dataset_date(dataset.tags(i)) or dataset_date
+                date = (parse_date(description) or date_from_tags(dataset.tags(i)) or dataset_date
                         or file_date)
             if date is None and catalog.role != "mask":
                 raise undated_error(label, i if dataset.count > 1 else None)
