@@ -76,7 +76,9 @@ def test_ctrl_c_stops_the_stack_command_with_130_one_line_and_nothing_written(da
     with open(tmp_path / "stderr.txt", "w+") as errors:
         process = subprocess.Popen(
             [sys.executable, "-m", "models.stack", "--s2", *s2, "--s1", *s1, "--output-folder", str(out)],
-            cwd=REPO, stdout=subprocess.PIPE, stderr=errors, text=True, start_new_session=True)
+            cwd=REPO, stdout=subprocess.PIPE, stderr=errors, text=True, start_new_session=True,
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # as in a terminal, also when
+        # the suite itself runs in the background (a shell then starts it with SIGINT ignored)
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline and process.poll() is None and not os.path.isdir(out):
             time.sleep(0.05)  # the output folder appears once the inputs are read and checked
