@@ -222,11 +222,14 @@ def fit_bundled_aoa(model, parts):
 def embedding_model_digests(models_dir=None):
     """sha256 of the embedding model files the GPP model was trained with (detects a stale GPP model)."""
     from ..manifest import MODELS_DIR, sha256_of
-    from ..runtime import MODEL_FILES
+    from ..runtime import MODEL_FILES, OPTIONAL_ROLES
 
     folder = models_dir or MODELS_DIR
-    return {name: sha256_of(os.path.join(folder, name)) for name in sorted(MODEL_FILES.values())
-            if name != MODEL_FILES["window_reference"] and os.path.isfile(os.path.join(folder, name))}
+    # The embeddings come from the frame, temporal and fusion models only: the window reference
+    # and the reconstruction model may be exported again without making a GPP model stale.
+    skip = {"window_reference", *OPTIONAL_ROLES}
+    return {name: sha256_of(os.path.join(folder, name)) for role, name in sorted(MODEL_FILES.items())
+            if role not in skip and os.path.isfile(os.path.join(folder, name))}
 
 
 def export_bundled(samples, models, out_dir, models_dir=None, threads=1):
