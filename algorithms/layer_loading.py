@@ -160,8 +160,8 @@ def rgb_style(red=1, green=2, blue=3):
     return apply
 
 
-def gpp_style(minimum=0.0, maximum=GPP_STYLE_MAX, ramp_name="Viridis"):
-    """A style function: band 1 as a continuous colour ramp over a fixed GPP range."""
+def ramp_style(minimum=0.0, maximum=GPP_STYLE_MAX, ramp_name="Viridis"):
+    """A style function: band 1 as a continuous colour ramp over a fixed range (default: GPP, g C m-2 d-1)."""
 
     def apply(layer):
         ramp = QgsStyle.defaultStyle().colorRamp(ramp_name)

@@ -17,7 +17,7 @@ from qgis.core import (
 )
 
 from .base import CameoAlgorithm
-from .layer_loading import aoa_overlay, gpp_style, load_dated_layers
+from .layer_loading import aoa_overlay, load_dated_layers, ramp_style
 
 
 class PredictGPP(CameoAlgorithm):
@@ -137,7 +137,7 @@ class PredictGPP(CameoAlgorithm):
         feedback.pushInfo(f"GPP for {len(run.predicted_dates)} of {len(run.dates)} dates; {run.pixel_dates:,} "
                           f"pixel-dates in {run.seconds:.1f} s ({run.pixel_dates_per_second:,.0f} pixel-dates/s)")
         load_dated_layers(context, zip(run.files, run.dates), f"CAMEO GPP ({os.path.basename(folder)})", self.GPP,
-                          gpp_style(), aoa_overlay(run.aoa_threshold))
+                          ramp_style(), aoa_overlay(run.aoa_threshold))
         results = {self.GPP: run.index_path, self.OUTPUT_FOLDER: folder,
                    self.DATES: ",".join(d.isoformat() for d in run.dates)}
         if run.table_path:

@@ -10,7 +10,7 @@ from qgis.PyQt.QtGui import QColor
 
 
 def test_pixels_outside_the_area_of_applicability_are_greyed(qgis_app, tmp_path):
-    from cameo.algorithms.layer_loading import AOA_GREY, DatedLayerPostProcessor, aoa_overlay, gpp_style
+    from cameo.algorithms.layer_loading import AOA_GREY, DatedLayerPostProcessor, aoa_overlay, ramp_style
 
     path = tmp_path / "gpp_2019-06-20.tif"
     gpp = np.array([[2.0, 8.0], [12.0, np.nan]], np.float32)
@@ -24,7 +24,7 @@ def test_pixels_outside_the_area_of_applicability_are_greyed(qgis_app, tmp_path)
     context = QgsProcessingContext()
     context.setProject(project)
     date = datetime.date(2019, 6, 20)
-    DatedLayerPostProcessor(date, "CAMEO GPP (t)", gpp_style(), aoa_overlay(0.45)).postProcessLayer(
+    DatedLayerPostProcessor(date, "CAMEO GPP (t)", ramp_style(), aoa_overlay(0.45)).postProcessLayer(
         layer, context, QgsProcessingFeedback())
     group = project.layerTreeRoot().findGroup("CAMEO GPP (t)")
     layers = [node.layer() for node in group.findLayers()]
