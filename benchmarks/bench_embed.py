@@ -34,7 +34,8 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
 from machine import matmul_rates  # noqa: E402  (benchmarks/machine.py)
-from revisions import alternating, extract_revision, load_average, ratio_of_medians  # noqa: E402
+from revisions import (add_side_by_side_arguments, alternating, extract_revision, load_average,  # noqa: E402
+                       ratio_of_medians)
 
 
 def mflop_per_pixel_date(models_dir):
@@ -146,13 +147,7 @@ def main():
     parser.add_argument("--models-dir", default=None)
     parser.add_argument("--workdir", default=None, help="folder for the temporary stacks (default: the system's; "
                         "created when missing)")
-    parser.add_argument("--baseline-rev", default=None, help="git revision to compare with, side by side")
-    parser.add_argument("--repeats", type=int, default=3, help="runs of each engine with --baseline-rev")
-    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument("--repo", help=argparse.SUPPRESS)
-    parser.add_argument("--s2", help=argparse.SUPPRESS)
-    parser.add_argument("--s1", help=argparse.SUPPRESS)
-    parser.add_argument("--out", help=argparse.SUPPRESS)
+    add_side_by_side_arguments(parser, child_inputs=("s2", "s1"))
     args = parser.parse_args()
     if args.child:
         return run_one(args)

@@ -151,16 +151,12 @@ def main():
     parser.add_argument("--threads", type=int, default=0)
     parser.add_argument("--models-dir", default=None)
     parser.add_argument("--gpp-model", default=None)
-    parser.add_argument("--baseline-rev", default=None, help="git revision to compare with, side by side")
-    parser.add_argument("--repeats", type=int, default=3, help="runs of each engine with --baseline-rev")
-    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument("--repo", help=argparse.SUPPRESS)
-    parser.add_argument("--s2", help=argparse.SUPPRESS)
-    parser.add_argument("--out", help=argparse.SUPPRESS)
+    from revisions import add_side_by_side_arguments, extract_revision
+
+    add_side_by_side_arguments(parser, child_inputs=("s2",))
     args = parser.parse_args()
     if args.child:
         return run_steps(args)
-    from revisions import extract_revision
 
     with tempfile.TemporaryDirectory(prefix="cameo-bench-gpp-") as folder:
         baseline = extract_revision(args.baseline_rev, folder) if args.baseline_rev else None

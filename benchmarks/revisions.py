@@ -6,6 +6,7 @@ each engine runs in its own process with that tree first on sys.path. Runs alter
 (REV, this tree; this tree, REV; ...) so that both see the same machine load.
 """
 
+import argparse
 import os
 import statistics
 import subprocess
@@ -39,3 +40,14 @@ def ratio_of_medians(values, higher_is_better=True):
 
 def load_average():
     return [round(v, 2) for v in os.getloadavg()]
+
+
+def add_side_by_side_arguments(parser, what="engine", child_inputs=("s2",)):
+    """--baseline-rev and --repeats, plus the hidden arguments of the child runs they start."""
+    parser.add_argument("--baseline-rev", default=None, help="git revision to compare with, side by side")
+    parser.add_argument("--repeats", type=int, default=3, help=f"runs of each {what} with --baseline-rev")
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--repo", help=argparse.SUPPRESS)
+    for name in child_inputs:
+        parser.add_argument(f"--{name}", help=argparse.SUPPRESS)
+    parser.add_argument("--out", help=argparse.SUPPRESS)
