@@ -7,7 +7,8 @@
   (a `.<name>.tmp-*` sibling, or a file in a hidden `.cameo-partial-*` staging folder) and
   renamed into place only when everything succeeded; a failed write (a full disk, which
   GDAL only reports) becomes one clear CameoInputError and leaves nothing;
-- `make_output_folder` / `refuse_other_run`: the output-folder check;
+- `check_output_folder` (`refuse_other_run` then `make_output_folder`): the output-folder
+  check, with one wording;
 - `DatedRasterWriter` and `read_dated_index`: the writer and the reader of the dated
   rasters of cameo:embed and cameo:predictgpp (one GeoTIFF per date plus a VRT listing all
   dates, with the CAMEO_DATES / CAMEO_FEATURES / CAMEO_DATE tags).
@@ -209,27 +210,20 @@ class atomic_output:  # noqa: N801 - used like a function: `with atomic_output(f
 
 # ----------------------------------------------------------------------------- output folders
 
-_FOLDER_MESSAGES = {
-    # The wording cameo:preparestack has always used (tests pin both wordings).
-    "stack": ("Cannot create the output folder '{folder}': {error}. Choose a writable folder.",
-              "The output folder '{folder}' is not writable. Choose a folder you can write to."),
-    "dated": ("Cannot create the output folder {folder} ({error.strerror}): choose a folder you can write to.",
-              "The output folder {folder} is not writable: choose another one."),
-}
+def make_output_folder(folder):
+    """Create `folder` if needed and check that it is writable; True if this call created it.
 
-
-def make_output_folder(folder, wording="dated"):
-    """Create `folder` if needed and check that it is writable; True if this call created it."""
-    create_message, writable_message = _FOLDER_MESSAGES[wording]
+    The one wording of every CAMEO output-folder error: it names the folder and the fix."""
     created = not os.path.isdir(folder)
     try:
         os.makedirs(folder, exist_ok=True)
     except OSError as error:
-        raise CameoInputError(create_message.format(folder=folder, error=error)) from error
+        raise CameoInputError(f"Cannot create the output folder {folder} ({error.strerror}): "
+                              "choose a folder you can write to.") from error
     if not os.access(folder, os.W_OK):
         if created:
             os.rmdir(folder)
-        raise CameoInputError(writable_message.format(folder=folder))
+        raise CameoInputError(f"The output folder {folder} is not writable: choose a folder you can write to.")
     return created
 
 
@@ -253,11 +247,11 @@ def refuse_other_run(folder, what, names=(), pattern=None):
             "folder, or delete those files first.")
 
 
-def check_output_folder(folder, what, names=(), pattern=None, wording="dated"):
+def check_output_folder(folder, what, names=(), pattern=None):
     """The output-folder check: refuse another run's outputs, then create `folder` if needed
     and check that it is writable; True if it was created."""
     refuse_other_run(folder, what, names, pattern)
-    return make_output_folder(folder, wording)
+    return make_output_folder(folder)
 
 
 # ----------------------------------------------------------------------------- dated rasters

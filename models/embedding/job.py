@@ -24,7 +24,8 @@ from ..runtime import date_window, embed_tile, load_models
 from ..stack import read_stack_info
 from ..stack.format import GDAL_CACHE_BYTES
 from .defaults import DEFAULT_TILE_SIZE, DEVICES
-from .outputs import EmbeddingWriter, check_output_folder
+from ..rasterio_io import check_output_folder
+from .outputs import INDEX_NAME, EmbeddingWriter
 from .reconstruction import (ERROR_INDEX_NAME, ERROR_NAME, ReconstructionErrorWriter, check_reconstruction_model,
                              reconstruction_error)
 from .tiles import read_with_halo, tile_grid
@@ -195,7 +196,7 @@ def plan_embedding(s2_path, output_folder, *, s1_path=None, bounds=None, tile_si
     s1 = read_stack_info(s1_path) if s1_path else None
     check_stack_pair(s2, s1)
     window = pixel_window(s2, bounds)
-    check_output_folder(output_folder)
+    check_output_folder(output_folder, "embeddings", names=(INDEX_NAME,), pattern="embedding_*.tif")
     return EmbeddingPlan(s2, s1, window, tile_grid(window, int(tile_size)))
 
 
@@ -245,7 +246,8 @@ def embed_stacks(s2_path: str, output_folder: str, *, s1_path: str = None, bound
     created = not os.path.isdir(output_folder)
     plan = plan_embedding(s2_path, output_folder, s1_path=s1_path, bounds=bounds, tile_size=tile_size)
     if reconstruction_error:
-        check_output_folder(output_folder, "reconstruction_error_*.tif", ERROR_INDEX_NAME, "reconstruction errors")
+        check_output_folder(output_folder, "reconstruction errors", names=(ERROR_INDEX_NAME,),
+                            pattern="reconstruction_error_*.tif")
     try:
         return _embed(plan, output_folder, threads, providers, models_dir, progress, reconstruction_error)
     except BaseException:

@@ -8,7 +8,6 @@ a finished output. A killed run's staging folder is removed by the next run into
 folder (models.staging).
 """
 
-from .. import rasterio_io
 from ..rasterio_io import STAGING_PREFIX, DatedRasterWriter  # noqa: F401 - STAGING_PREFIX: imported from here
 
 INDEX_NAME = "embeddings.vrt"
@@ -20,8 +19,3 @@ EmbeddingWriter = DatedRasterWriter
 def date_file_name(date):
     return f"embedding_{date.isoformat()}.tif"
 
-
-def check_output_folder(folder, pattern="embedding_*.tif", index_name=INDEX_NAME, what="embeddings"):
-    """Create `folder` if needed; refuse one that already holds another run's outputs
-    (files matching `pattern`, or `index_name`), or that is not writable."""
-    rasterio_io.check_output_folder(folder, what, names=(index_name,), pattern=pattern)

@@ -61,7 +61,7 @@ class Work:
 def write_stacks(pool, plan, progress):
     """Pass 2: write s2_stack.tif (s1_stack.tif) and dates.csv; returns their paths (S1: None without)."""
     folder = plan.options.output_folder
-    created = make_output_folder(folder, wording="stack")
+    created = make_output_folder(folder)
     report_swept(progress.pushInfo, sweep_abandoned(folder, file_pattern=STAGED_FILES))
     s2_path = os.path.join(folder, S2_FILE)
     s1_path = os.path.join(folder, S1_FILE) if plan.s1 is not None else None
