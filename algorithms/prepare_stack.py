@@ -10,7 +10,6 @@ from qgis.core import (
     QgsProcessingOutputRasterLayer,
     QgsProcessingParameterBoolean,
     QgsProcessingParameterCrs,
-    QgsProcessingParameterDefinition,
     QgsProcessingParameterEnum,
     QgsProcessingParameterExtent,
     QgsProcessingParameterFolderDestination,
@@ -110,55 +109,51 @@ class PrepareStack(CameoAlgorithm):
 
     def initAlgorithm(self, config=None):  # noqa: N802 - QGIS API
         self.addParameter(QgsProcessingParameterMultipleLayers(
-            "S2", "Sentinel-2 L2A inputs (files, cubes or SAFE)", layerType=QgsProcessing.SourceType.TypeFile))
+            self.S2, "Sentinel-2 L2A inputs (files, cubes or SAFE)", layerType=QgsProcessing.SourceType.TypeFile))
         self.addParameter(QgsProcessingParameterString(
-            "S2_BANDS", "Band order of inputs whose bands have no names [optional]", optional=True))
+            self.S2_BANDS, "Band order of inputs whose bands have no names [optional]", optional=True))
         self.addParameter(QgsProcessingParameterMultipleLayers(
-            "S2_MASK", "Cloud mask layer(s), replacing SCL [optional]", layerType=QgsProcessing.SourceType.TypeFile,
+            self.S2_MASK, "Cloud mask layer(s), replacing SCL [optional]",
+            layerType=QgsProcessing.SourceType.TypeFile, optional=True))
+        self.addParameter(QgsProcessingParameterMultipleLayers(
+            self.S1, "Sentinel-1 VV/VH inputs [optional]", layerType=QgsProcessing.SourceType.TypeFile,
             optional=True))
-        self.addParameter(QgsProcessingParameterMultipleLayers(
-            "S1", "Sentinel-1 VV/VH inputs [optional]", layerType=QgsProcessing.SourceType.TypeFile, optional=True))
         self.addParameter(QgsProcessingParameterExtent(
-            "EXTENT", "Processing extent (default: the Sentinel-2 area)", optional=True))
+            self.EXTENT, "Processing extent (default: the Sentinel-2 area)", optional=True))
         self.addParameter(QgsProcessingParameterCrs(
-            "CRS", "Target CRS (default: the Sentinel-2 CRS)", optional=True))
+            self.CRS, "Target CRS (default: the Sentinel-2 CRS)", optional=True))
         self.addParameter(QgsProcessingParameterNumber(
-            "MIN_VALID_FRACTION", "Minimum valid fraction of a date (0-1)",
+            self.MIN_VALID_FRACTION, "Minimum valid fraction of a date (0-1)",
             type=QgsProcessingParameterNumber.Type.Double, defaultValue=DEFAULT_MIN_VALID_FRACTION,
             minValue=0.0, maxValue=1.0))
         self.addParameter(QgsProcessingParameterNumber(
-            "MAX_S1_GAP_DAYS", "Maximum Sentinel-1 gap (days)", type=QgsProcessingParameterNumber.Type.Integer,
+            self.MAX_S1_GAP_DAYS, "Maximum Sentinel-1 gap (days)", type=QgsProcessingParameterNumber.Type.Integer,
             defaultValue=DEFAULT_MAX_S1_GAP_DAYS, minValue=0))
-        advanced = [
-            QgsProcessingParameterString(
-                "MASK_VALID_VALUES", "Valid mask values (default SCL 4,5,6,7,11; mask layer: non-zero)",
-                optional=True),
-            QgsProcessingParameterEnum(
-                "HARMONIZED", "Input is harmonised (-1000 offset already removed)",
-                options=["auto (metadata, else date)", "yes", "no"], defaultValue=0),
-            QgsProcessingParameterEnum(
-                "S1_UNITS", "Sentinel-1 input units", options=["auto", "dB", "linear power"], defaultValue=0),
-            QgsProcessingParameterBoolean(
-                "S1_SMOOTHING", "Smooth Sentinel-1 (centred mean over 3 acquisitions)", defaultValue=True),
-            QgsProcessingParameterEnum(
-                "S1_SPECKLE_FILTER", "Sentinel-1 speckle filter",
-                options=["Lee (edge-preserving)", "boxcar (multi-look mean)", "none"], defaultValue=0),
-            QgsProcessingParameterNumber(
-                "S1_SPECKLE_SIZE", "Speckle filter window (Sentinel-1 pixels, odd)",
-                type=QgsProcessingParameterNumber.Type.Integer, defaultValue=DEFAULT_SPECKLE_SIZE,
-                minValue=min(SPECKLE_SIZES), maxValue=max(SPECKLE_SIZES)),
-            QgsProcessingParameterBoolean(
-                "SUBSTITUTE_B8A", "Take B8A from B08 where an input has no B8A", defaultValue=False),
-            QgsProcessingParameterEnum(
-                "RESAMPLING", "Resampling of 20 m bands", options=list(RESAMPLING_CHOICES), defaultValue=0),
-        ]
-        for parameter in advanced:
-            parameter.setFlags(parameter.flags() | QgsProcessingParameterDefinition.Flag.FlagAdvanced)
-            self.addParameter(parameter)
-        self.addParameter(QgsProcessingParameterFolderDestination("OUTPUT_FOLDER", "Output folder"))
-        self.addOutput(QgsProcessingOutputRasterLayer("S2_STACK", "Sentinel-2 stack"))
-        self.addOutput(QgsProcessingOutputRasterLayer("S1_STACK", "Sentinel-1 stack"))
-        self.addOutput(QgsProcessingOutputFile("DATES", "Dates table"))
+        self.addAdvancedParameter(QgsProcessingParameterString(
+            self.MASK_VALID_VALUES, "Valid mask values (default SCL 4,5,6,7,11; mask layer: non-zero)",
+            optional=True))
+        self.addAdvancedParameter(QgsProcessingParameterEnum(
+            self.HARMONIZED, "Input is harmonised (-1000 offset already removed)",
+            options=["auto (metadata, else date)", "yes", "no"], defaultValue=0))
+        self.addAdvancedParameter(QgsProcessingParameterEnum(
+            self.S1_UNITS, "Sentinel-1 input units", options=["auto", "dB", "linear power"], defaultValue=0))
+        self.addAdvancedParameter(QgsProcessingParameterBoolean(
+            self.S1_SMOOTHING, "Smooth Sentinel-1 (centred mean over 3 acquisitions)", defaultValue=True))
+        self.addAdvancedParameter(QgsProcessingParameterEnum(
+            self.S1_SPECKLE_FILTER, "Sentinel-1 speckle filter",
+            options=["Lee (edge-preserving)", "boxcar (multi-look mean)", "none"], defaultValue=0))
+        self.addAdvancedParameter(QgsProcessingParameterNumber(
+            self.S1_SPECKLE_SIZE, "Speckle filter window (Sentinel-1 pixels, odd)",
+            type=QgsProcessingParameterNumber.Type.Integer, defaultValue=DEFAULT_SPECKLE_SIZE,
+            minValue=min(SPECKLE_SIZES), maxValue=max(SPECKLE_SIZES)))
+        self.addAdvancedParameter(QgsProcessingParameterBoolean(
+            self.SUBSTITUTE_B8A, "Take B8A from B08 where an input has no B8A", defaultValue=False))
+        self.addAdvancedParameter(QgsProcessingParameterEnum(
+            self.RESAMPLING, "Resampling of 20 m bands", options=list(RESAMPLING_CHOICES), defaultValue=0))
+        self.addParameter(QgsProcessingParameterFolderDestination(self.OUTPUT_FOLDER, "Output folder"))
+        self.addOutput(QgsProcessingOutputRasterLayer(self.S2_STACK, "Sentinel-2 stack"))
+        self.addOutput(QgsProcessingOutputRasterLayer(self.S1_STACK, "Sentinel-1 stack"))
+        self.addOutput(QgsProcessingOutputFile(self.DATES, "Dates table"))
 
     def _files(self, parameters, name, context):
         """File paths of a multiple-layers parameter; project layers become their sources."""
@@ -168,45 +163,47 @@ class PrepareStack(CameoAlgorithm):
             paths.append(layer.source() if layer is not None else value)
         return paths
 
+    def _enum(self, parameters, name, context, choices):
+        return choices[self.parameterAsEnum(parameters, name, context)]
+
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
-        extent = extent_crs = crs = None
-        if parameters.get("EXTENT"):
-            rect = self.parameterAsExtent(parameters, "EXTENT", context)
-            extent = (rect.xMinimum(), rect.yMinimum(), rect.xMaximum(), rect.yMaximum())
-            rect_crs = self.parameterAsExtentCrs(parameters, "EXTENT", context)
-            if rect_crs.isValid():
-                extent_crs = rect_crs.authid() or rect_crs.toWkt()
-        target = self.parameterAsCrs(parameters, "CRS", context)
-        if parameters.get("CRS") and target.isValid():
-            crs = target.authid() or target.toWkt()
+        # The extent in its own CRS: models.stack reprojects it onto the target grid.
+        extent = self.extent_bounds(parameters, self.EXTENT, context)
+        extent_crs = _crs_text(self.parameterAsExtentCrs(parameters, self.EXTENT, context)) if extent else None
+        crs = _crs_text(self.parameterAsCrs(parameters, self.CRS, context)) if parameters.get(self.CRS) else None
         with self.user_errors():
             from ..models.stack.options import StackOptions
             from ..models.stack.prepare import prepare_stack
 
             options = StackOptions(
-                s2=self._files(parameters, "S2", context),
-                output_folder=self.parameterAsString(parameters, "OUTPUT_FOLDER", context),
-                s2_bands=self.parameterAsString(parameters, "S2_BANDS", context) or None,
-                s2_mask=self._files(parameters, "S2_MASK", context) or None,
-                s1=self._files(parameters, "S1", context) or None,
+                s2=self._files(parameters, self.S2, context),
+                output_folder=self.parameterAsString(parameters, self.OUTPUT_FOLDER, context),
+                s2_bands=self.parameterAsString(parameters, self.S2_BANDS, context) or None,
+                s2_mask=self._files(parameters, self.S2_MASK, context) or None,
+                s1=self._files(parameters, self.S1, context) or None,
                 extent=extent, extent_crs=extent_crs, crs=crs,
-                min_valid_fraction=self.parameterAsDouble(parameters, "MIN_VALID_FRACTION", context),
-                max_s1_gap_days=self.parameterAsInt(parameters, "MAX_S1_GAP_DAYS", context),
-                mask_valid_values=self.parameterAsString(parameters, "MASK_VALID_VALUES", context) or None,
-                harmonized=HARMONIZED_CHOICES[self.parameterAsEnum(parameters, "HARMONIZED", context)],
-                s1_units=S1_UNITS_CHOICES[self.parameterAsEnum(parameters, "S1_UNITS", context)],
-                s1_smoothing=self.parameterAsBool(parameters, "S1_SMOOTHING", context),
-                s1_speckle_filter=SPECKLE_FILTERS[self.parameterAsEnum(parameters, "S1_SPECKLE_FILTER", context)],
-                s1_speckle_size=self.parameterAsInt(parameters, "S1_SPECKLE_SIZE", context),
-                resampling=RESAMPLING_CHOICES[self.parameterAsEnum(parameters, "RESAMPLING", context)],
-                substitute_b8a=self.parameterAsBool(parameters, "SUBSTITUTE_B8A", context),
+                min_valid_fraction=self.parameterAsDouble(parameters, self.MIN_VALID_FRACTION, context),
+                max_s1_gap_days=self.parameterAsInt(parameters, self.MAX_S1_GAP_DAYS, context),
+                mask_valid_values=self.parameterAsString(parameters, self.MASK_VALID_VALUES, context) or None,
+                harmonized=self._enum(parameters, self.HARMONIZED, context, HARMONIZED_CHOICES),
+                s1_units=self._enum(parameters, self.S1_UNITS, context, S1_UNITS_CHOICES),
+                s1_smoothing=self.parameterAsBool(parameters, self.S1_SMOOTHING, context),
+                s1_speckle_filter=self._enum(parameters, self.S1_SPECKLE_FILTER, context, SPECKLE_FILTERS),
+                s1_speckle_size=self.parameterAsInt(parameters, self.S1_SPECKLE_SIZE, context),
+                resampling=self._enum(parameters, self.RESAMPLING, context, RESAMPLING_CHOICES),
+                substitute_b8a=self.parameterAsBool(parameters, self.SUBSTITUTE_B8A, context),
             )
             result = prepare_stack(options=options, progress=feedback)
         outputs = result.outputs()
-        for key, name in (("S2_STACK", "Sentinel-2 stack"), ("S1_STACK", "Sentinel-1 stack")):
+        for key, name in ((self.S2_STACK, "Sentinel-2 stack"), (self.S1_STACK, "Sentinel-1 stack")):
             if outputs[key] and context.project() is not None:
                 context.addLayerToLoadOnCompletion(
                     outputs[key], QgsProcessingContext.LayerDetails(name, context.project(), key))
         feedback.pushInfo(f"Wrote {len(result.dates)} dates: {result.s2_stack}"
                           + (f", {result.s1_stack}" if result.s1_stack else "") + f", {result.dates_table}")
         return outputs
+
+
+def _crs_text(crs):
+    """A CRS as models.stack takes it (authority id, else WKT); None when it is not valid."""
+    return (crs.authid() or crs.toWkt()) if crs.isValid() else None
