@@ -3,7 +3,6 @@
 import os
 
 from qgis.core import (
-    QgsCoordinateTransform,
     QgsProcessing,
     QgsProcessingOutputRasterLayer,
     QgsProcessingOutputString,
@@ -13,10 +12,10 @@ from qgis.core import (
     QgsProcessingParameterFolderDestination,
     QgsProcessingParameterNumber,
     QgsProcessingParameterRasterLayer,
-    QgsWkbTypes,
 )
 
 from .base import CameoAlgorithm
+from .feature_input import features_in_crs, split_points_polygons
 from .layer_loading import aoa_overlay, load_dated_layers, ramp_style
 
 
@@ -91,24 +90,6 @@ class PredictGPP(CameoAlgorithm):
         self.addOutput(QgsProcessingOutputRasterLayer(self.GPP, "GPP of all dates (VRT)"))
         self.addOutput(QgsProcessingOutputString(self.DATES, "Dates (comma-separated)"))
 
-    def _features(self, parameters, context, raster_crs):
-        source = self.parameterAsSource(parameters, self.POINTS, context)
-        if source is None:
-            return None, None
-        transform = QgsCoordinateTransform(source.sourceCrs(), raster_crs, context.transformContext())
-        points, polygons = [], []
-        for feature in source.getFeatures():
-            geometry = feature.geometry()
-            if geometry.isEmpty():
-                continue
-            geometry.transform(transform)
-            if geometry.type() == QgsWkbTypes.GeometryType.PointGeometry:
-                point = geometry.asPoint() if not geometry.isMultipart() else geometry.asMultiPoint()[0]
-                points.append((feature.id(), (point.x(), point.y())))
-            else:
-                polygons.append((feature.id(), geometry.asWkt()))
-        return points, polygons
-
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
         layer = self.parameterAsRasterLayer(parameters, self.EMBEDDINGS, context)
         substitution = _b8a_substitution(layer.source())
@@ -117,7 +98,10 @@ class PredictGPP(CameoAlgorithm):
                               f"({substitution}); the GPP inherits that difference.")
         folder = self.parameterAsString(parameters, self.OUTPUT_FOLDER, context)
         table = self.parameterAsFileOutput(parameters, self.TABLE, context) or None
-        points, polygons = self._features(parameters, context, layer.crs())
+        source = self.parameterAsSource(parameters, self.POINTS, context)
+        points = polygons = None
+        if source is not None:
+            points, polygons = split_points_polygons(features_in_crs(source, layer.crs(), context))
         if table is None and (points or polygons):
             feedback.pushInfo("Points or polygons given without a table output: writing none.")
             points = polygons = None
