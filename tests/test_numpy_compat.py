@@ -16,7 +16,8 @@ import numpy as np
 import pytest
 
 from models.runtime.specs import ModalitySpec, preprocess
-from models.stack.prepare import _linear, _s1_linear
+from models.stack.scaling import reflectance_converter
+from models.stack.sentinel1 import linear_power_converter
 
 REPO = Path(__file__).resolve().parent.parent
 # Names NumPy 2.0 removed from the main namespace (NEP 52), with their replacements.
@@ -71,14 +72,14 @@ def test_model_input_scaling_stays_float32_and_matches_a_hand_computation():
 
 def test_reflectance_and_backscatter_conversions_stay_float32():
     dn = np.array([1000.0, 11000.0], np.float32)
-    reflectance = _linear(-1000, 1e-4, 0)(dn.copy())
+    reflectance = reflectance_converter(-1000, 1e-4, 0)(dn.copy())
     assert reflectance.dtype == np.float32
     np.testing.assert_allclose(reflectance, [0.0, 1.0], atol=1e-7)
 
     class Ref:
         scale, offset = 1.0, 0.0
 
-    linear = _s1_linear(Ref, "dB")(np.array([-10.0, 0.0], np.float32))
+    linear = linear_power_converter(Ref, "dB")(np.array([-10.0, 0.0], np.float32))
     assert linear.dtype == np.float32
     np.testing.assert_allclose(linear, [0.1, 1.0], rtol=1e-6)
 

@@ -32,16 +32,12 @@ from .grid import blocks, check_footprint, format_bounds, target_grid
 # parse_band_orders, parse_valid_values and match_s1_dates are imported from here by earlier callers.
 from .options import StackOptions, parse_band_orders, parse_valid_values  # noqa: F401
 from .resample import DatasetPool
-from .scaling import reflectance_converter, scaling_rules
-from .sentinel1 import decide_units, linear_power_converter, match_s1_dates, match_sentinel1  # noqa: F401
+from .scaling import scaling_rules
+from .sentinel1 import decide_units, match_s1_dates, match_sentinel1  # noqa: F401
 from .sources import GDAL_ENV, Grid
 from .speckle import SpeckleFilter
 from .validity import clear_dates, make_masker
 from .writing import StackPlan, Work, write_stacks
-
-# The conversions under the names earlier callers import from here.
-_linear = reflectance_converter
-_s1_linear = linear_power_converter
 
 
 @dataclass
