@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-CHUNK = 4096
+NEAREST_CHUNK = 1024
 
 
 def _pairwise(a, b):
@@ -40,23 +40,31 @@ class AreaOfApplicability:
     threshold: float       # DI above it: outside the area of applicability
 
     def dissimilarity(self, features):
-        """DI [N] of raw aoa_features [N, K]; NaN rows give NaN.
+        """DI [N] (float32) of raw aoa_features [N, K]; NaN rows give NaN.
 
-        The nearest training sample is searched in float32 (features of weight 0 add nothing
-        to any distance and are left out), its distance then computed exactly in float64."""
+        Computed in float32 (a map has millions of pixel-dates), in chunks small enough that
+        the [chunk, M] squared distances stay in cache: the nearest training sample by one
+        matrix product, its distance then from the difference itself, which keeps small
+        distances exact. Features of weight 0 add nothing to any distance and are left out."""
         used = self.weights > 0
-        x = (np.asarray(features)[:, used] - self.center[used]) / self.scale[used] * self.weights[used]
-        train = self.train[:, used]
-        train32 = train.astype(np.float32)
-        train_sq = (train32 * train32).sum(1)
-        out = np.full(len(x), np.nan)
-        finite = np.flatnonzero(np.isfinite(x).all(1))
-        for start in range(0, len(finite), CHUNK):
-            rows = finite[start:start + CHUNK]
-            part = x[rows]
-            nearest = np.argmin(train_sq[None, :] - 2.0 * (part.astype(np.float32) @ train32.T), axis=1)
-            out[rows] = np.sqrt(((part - train[nearest]) ** 2).sum(1)) / self.mean_distance
-        return out
+        gain = (self.weights[used] / self.scale[used]).astype(np.float32)
+        offset = (-self.center[used] * gain).astype(np.float32)
+        train = np.ascontiguousarray(self.train[:, used], np.float32)
+        minus_twice_train = np.ascontiguousarray(-2.0 * train.T)
+        train_sq = (train * train).sum(1)
+        features = np.asarray(features)
+        out = np.full(len(features), np.nan, np.float32)
+        for start in range(0, len(features), NEAREST_CHUNK):
+            part = features[start:start + NEAREST_CHUNK, used].astype(np.float32) * gain + offset
+            rows = slice(start, start + len(part))
+            finite = np.isfinite(part).all(1)
+            if not finite.all():
+                rows, part = start + np.flatnonzero(finite), part[finite]
+            distance_sq = part @ minus_twice_train       # |t|^2 - 2 x.t ranks like |x - t|^2
+            distance_sq += train_sq
+            nearest = distance_sq.argmin(1)
+            out[rows] = np.sqrt(((part - train[nearest]) ** 2).sum(1))
+        return out / np.float32(self.mean_distance)
 
     def to_metadata(self):
         train = np.ascontiguousarray(self.train, np.float32)

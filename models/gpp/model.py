@@ -62,8 +62,8 @@ class GPPModel:
                 features = np.empty((n, f.shape[1]), np.float32)
             gpp[start:start + m], features[start:start + m] = g[:m], f[:m]
         if n == 0:
-            return gpp, np.zeros(0)
-        return gpp, self.aoa.dissimilarity(features).astype(np.float32)
+            return gpp, np.zeros(0, np.float32)
+        return gpp, self.aoa.dissimilarity(features)
 
 
 def load_gpp_model(path=None, threads=None, verify=True):

@@ -12,8 +12,10 @@ standardised window averaged into 3 bins of 30 days (21 values), see models.gpp.
 
 Training targets mix resolutions: towers with daily GPP give a loss per day, towers with
 monthly GPP only a loss on the month's mean of the daily predictions (every day of the
-month must have a complete window). Each site's mean L1 error (in units of the method's GPP
-std 4.386) counts equally, so a monthly tower weighs as much as a daily one.
+month must have a complete window). Each site's mean error (in units of the method's GPP
+std 4.386) counts equally, so a monthly tower weighs as much as a daily one. The bundled
+model's error is squared: GPP maps are read as means (monthly and annual sums), and the
+median that an L1 loss estimates is biased low wherever GPP is skewed.
 """
 
 import json
@@ -27,9 +29,11 @@ from .loop import seed_everything
 
 # Chosen by leave-one-site-out over the five towers (models/README.md): a linear efficiency of
 # the last 10-day bin generalised to unseen sites better than MLPs or more bins (the canopy of
-# the last days sets today's efficiency; older bins let the model memorise sites).
+# the last days sets today's efficiency; older bins let the model memorise sites). A squared
+# loss generalised better than L1 or Huber, and 4000 steps make the fit independent of the
+# seed (at 1500 steps the held-out evergreen site's bias still moved by 0.5 between seeds).
 LUE = {"kind": "lue", "bins": 9, "recent_bins": 1, "aoa_bins": 3, "hidden": 0, "lr": 3e-3, "weight_decay": 1e-3,
-       "steps": 1500, "warmup_steps": 100, "grad_clip": 1.0, "batch_size": 256}
+       "steps": 4000, "warmup_steps": 100, "grad_clip": 1.0, "batch_size": 256, "loss": "l2"}
 EFFICIENCY_SCALE = 0.1  # g C per MJ: typical efficiencies (0-0.5) come out of the Softplus near 1
 
 
@@ -95,13 +99,16 @@ def _batch(part, rng, size):
     return torch.from_numpy(np.concatenate(rows)), (torch.from_numpy(months), torch.from_numpy(which))
 
 
-def site_loss(gpp, part, months):
-    """Mean L1 error (GPP std units): per day, or per month on the mean of its daily predictions."""
+def site_loss(gpp, part, months, kind="l1"):
+    """Mean absolute ('l1') or squared ('l2') error in GPP std units: per day, or per month on
+    the mean of its daily predictions."""
     if months is None:
-        return (gpp - part["y_batch"]).abs().mean() / GPP_STD
-    chosen, which = months
-    mean = torch.zeros(len(chosen)).index_add(0, which, gpp) / torch.bincount(which).float()
-    return (mean - part["y"][chosen]).abs().mean() / GPP_STD
+        error = (gpp - part["y_batch"]) / GPP_STD
+    else:
+        chosen, which = months
+        mean = torch.zeros(len(chosen)).index_add(0, which, gpp) / torch.bincount(which).float()
+        error = (mean - part["y"][chosen]) / GPP_STD
+    return error.square().mean() if kind == "l2" else error.abs().mean()
 
 
 def torch_parts(parts):
@@ -134,7 +141,8 @@ def fit_on_parts(model, gpp_of, parts, spec, seed=42, threads=1):
             rows, months = _batch(part, rng, spec["batch_size"])
             if months is None:
                 part["y_batch"] = part["y"][rows]
-            losses.append(site_loss(gpp_of(model, part["x"][rows], part["ra"][rows]), part, months))
+            losses.append(site_loss(gpp_of(model, part["x"][rows], part["ra"][rows]), part, months,
+                                    spec.get("loss", "l1")))
         loss = torch.stack(losses).mean()
         opt.zero_grad()
         loss.backward()
