@@ -188,7 +188,9 @@ class CameoModels:
 # tensors: ONNX Runtime's intra-op threads mostly wait on each other there. They run with one
 # thread each, and the engine runs several pixel chunks at once instead (sessions are
 # thread-safe). Frame models are convolutions over whole tiles and use the intra-op threads.
-PER_PIXEL_ROLES = ("s2_temporal", "s1_temporal", "fusion")
+# The GPP model (two small GEMMs per pixel-date) runs between numpy steps that use the cores:
+# spinning intra-op threads took them away (its AOA search ran 5.7x slower beside them).
+PER_PIXEL_ROLES = ("s2_temporal", "s1_temporal", "fusion", "gpp")
 
 
 def default_workers():
