@@ -14,6 +14,22 @@ from models.runtime import embed_windows, load_models
 from models.train import gpp_small
 
 
+def test_site_loss_by_hand_daily_and_monthly():
+    """Per day: mean |e| or e^2 of the errors; per month: of the month means of the daily
+    predictions; errors in units of the GPP std."""
+    from models.train.gpp_lue import GPP_STD, site_loss
+
+    gpp = torch.tensor([1.0, 3.0, 5.0, 9.0])
+    daily = {"y_batch": torch.tensor([2.0, 3.0, 3.0, 9.0])}                  # errors -1, 0, 2, 0
+    assert site_loss(gpp, daily, None, "l1").item() == pytest.approx(3 / 4 / GPP_STD)
+    assert site_loss(gpp, daily, None, "l2").item() == pytest.approx(5 / 4 / GPP_STD ** 2)
+    # days 0-1 are month 1 (mean 2, observed 4), days 2-3 month 0 (mean 7, observed 6)
+    monthly = {"y": torch.tensor([6.0, 4.0])}
+    months = (torch.tensor([1, 0]), torch.tensor([0, 0, 1, 1]))
+    assert site_loss(gpp, monthly, months, "l1").item() == pytest.approx((2 + 1) / 2 / GPP_STD)
+    assert site_loss(gpp, monthly, months, "l2").item() == pytest.approx((4 + 1) / 2 / GPP_STD ** 2)
+
+
 def test_lue_onnx_equals_pytorch_and_is_never_negative(tmp_path):
     from gpp_helpers import tiny_parts
 

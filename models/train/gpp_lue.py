@@ -99,7 +99,7 @@ def _batch(part, rng, size):
     return torch.from_numpy(np.concatenate(rows)), (torch.from_numpy(months), torch.from_numpy(which))
 
 
-def site_loss(gpp, part, months, kind="l1"):
+def site_loss(gpp, part, months, kind):
     """Mean absolute ('l1') or squared ('l2') error in GPP std units: per day, or per month on
     the mean of its daily predictions."""
     if months is None:
