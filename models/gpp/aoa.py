@@ -16,6 +16,7 @@ GPP model's ONNX metadata (`to_metadata` / `from_metadata`).
 import base64
 import json
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -39,6 +40,16 @@ class AreaOfApplicability:
     mean_distance: float   # mean distance between training samples
     threshold: float       # DI above it: outside the area of applicability
 
+    @cached_property
+    def _search(self):
+        """The float32 terms of the nearest-neighbour search, once per model (a map calls
+        `dissimilarity` per block and date): used features, affine scaling, training set."""
+        used = self.weights > 0
+        gain = (self.weights[used] / self.scale[used]).astype(np.float32)
+        offset = (-self.center[used] * gain).astype(np.float32)
+        train = np.ascontiguousarray(self.train[:, used], np.float32)
+        return used, gain, offset, train, np.ascontiguousarray(-2.0 * train.T), (train * train).sum(1)
+
     def dissimilarity(self, features):
         """DI [N] (float32) of raw aoa_features [N, K]; NaN rows give NaN.
 
@@ -46,12 +57,7 @@ class AreaOfApplicability:
         the [chunk, M] squared distances stay in cache: the nearest training sample by one
         matrix product, its distance then from the difference itself, which keeps small
         distances exact. Features of weight 0 add nothing to any distance and are left out."""
-        used = self.weights > 0
-        gain = (self.weights[used] / self.scale[used]).astype(np.float32)
-        offset = (-self.center[used] * gain).astype(np.float32)
-        train = np.ascontiguousarray(self.train[:, used], np.float32)
-        minus_twice_train = np.ascontiguousarray(-2.0 * train.T)
-        train_sq = (train * train).sum(1)
+        used, gain, offset, train, minus_twice_train, train_sq = self._search
         features = np.asarray(features)
         out = np.full(len(features), np.nan, np.float32)
         for start in range(0, len(features), NEAREST_CHUNK):
