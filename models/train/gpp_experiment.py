@@ -291,6 +291,7 @@ def figure(site, results, path):
     import matplotlib
 
     matplotlib.use("Agg")
+    import matplotlib.dates as mdates
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 2, figsize=(11, 3.2), gridspec_kw={"width_ratios": [3, 1]})
@@ -309,6 +310,9 @@ def figure(site, results, path):
         ax.set_title(f"{site}: {'leave-one-site-out 2017-2020' if split == 'loso' else 'trained 2017-2019, 2020'}",
                      fontsize=9)
         ax.set_ylabel("GPP (g C m-2 d-1)", fontsize=8)
+        locator = mdates.AutoDateLocator(maxticks=8)   # the one-year panel got a tick per month, unreadable
+        ax.xaxis.set_major_locator(locator)
+        ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
         ax.tick_params(labelsize=7)
         ax.legend(fontsize=6, loc="upper left")
     fig.tight_layout()
