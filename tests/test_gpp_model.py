@@ -126,3 +126,43 @@ def test_bundled_gpp_model_matches_the_bundled_embedding_models():
     assert json.loads(gpp.metadata["cameo_embedding_models_sha256"]) == embedding_model_digests(), (
         "the embedding models changed after the GPP model was trained: rerun scripts/train_gpp.sh")
     assert os.path.getsize(os.path.join(MODELS_DIR, "cameo_gpp.onnx")) < 200_000
+
+
+@pytest.mark.parametrize("bundled", [True, False])
+def test_declared_used_bins_are_the_ones_the_outputs_depend_on(bundled, tmp_path):
+    """cameo_used_bins (the runtime feeds zeros for the other bins): the last-bin efficiency and
+    the AOA features of non-zero weight (here the last 30 days) depend on bins 6-8 only. Any values
+    in the others change neither GPP nor the dissimilarity; a change in a used bin changes them."""
+    from gpp_helpers import tiny_parts
+
+    from models.train import gpp_experiment, gpp_lue
+
+    if bundled:
+        model = load_gpp_model()
+    else:
+        parts = tiny_parts(3)
+        lue = gpp_lue.fit_lue(parts, dict(gpp_lue.LUE, steps=20))
+        aoa = gpp_experiment.fit_bundled_aoa(lue, parts)
+        aoa.weights[:7] = 0.0                       # the first 30-day bin unused by the AOA ...
+        aoa.weights[7] = 0.5                        # ... the second one used through feature F01
+        path = str(tmp_path / "gpp.onnx")
+        gpp_lue.export_lue_onnx(lue, path, [f"F0{i}" for i in range(1, 8)], {
+            "cameo_embedding_model_name": "m", "cameo_embedding_model_version": "1", "cameo_max_gap_days": "90",
+            **aoa.to_metadata()})
+        model = load_gpp_model(path)
+    expected = [6, 7, 8] if bundled else [3, 4, 5, 6, 7, 8]
+    assert model.used_bins == expected
+    rng = np.random.default_rng(2)
+    bins = rng.normal(0, 1, size=(256, 7, 9)).astype(np.float32)
+    ra = rng.uniform(5, 40, 256).astype(np.float32)
+    gpp, di = model.run(bins, ra)
+    unused = [b for b in range(9) if b not in expected]
+    other = bins.copy()
+    other[:, :, unused] = rng.normal(0, 5, size=(256, 7, len(unused)))
+    np.testing.assert_array_equal(model.run(other, ra)[0], gpp)
+    np.testing.assert_array_equal(model.run(other, ra)[1], di)
+    for b in expected[:1] + expected[-1:]:
+        moved = bins.copy()
+        moved[:, :, b] += 1.0
+        g, d = model.run(moved, ra)
+        assert np.abs(d - di).max() > 1e-3 and (b != 8 or np.abs(g - gpp).max() > 1e-3)

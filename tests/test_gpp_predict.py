@@ -124,6 +124,17 @@ def test_predict_gpp_equals_onnx_on_each_pixel_series(chip_embeddings, s2_only_e
         assert one.tags()["CAMEO_DATE"] == dates[-1].isoformat()
 
 
+def test_gpp_files_do_not_depend_on_threads_or_block_rows(s2_only_embeddings, gpp_model, tmp_path):
+    """Blocks are computed two at a time with two threads: the same values, bitwise, as one
+    thread with other blocks (all dates of a 12 x 10 px extent)."""
+    one = predict_gpp(s2_only_embeddings, str(tmp_path / "one"), model_path=str(gpp_model), threads=1)
+    two = predict_gpp(s2_only_embeddings, str(tmp_path / "two"), model_path=str(gpp_model), threads=2,
+                      block_rows=3)
+    a, b = read_gpp(one.index_path)[0], read_gpp(two.index_path)[0]
+    assert np.isfinite(a).sum() > 1000
+    np.testing.assert_array_equal(a, b)
+
+
 def test_s1_embeddings_without_their_stack_name_the_parameter(chip_embeddings, gpp_model, tiny_models_dir,
                                                               tmp_path):
     """Moved embeddings whose S2 stack cannot be found: one message naming S2_STACK, nothing written."""

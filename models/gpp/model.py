@@ -9,8 +9,9 @@ models.gpp.sun) -> outputs `gpp` float32 [N],
 GPP on the window's last day in g C m-2 d-1, and `aoa_features` [N, K] for the area of
 applicability. Metadata: cameo_role = gpp, cameo_metadata_format = 2, cameo_window_days, cameo_bins,
 cameo_inputs (JSON list), cameo_units, cameo_max_gap_days, cameo_embedding_model_name and
-cameo_embedding_model_version (the embedding models whose outputs it was trained on), and
-the AOA (models.gpp.aoa: cameo_aoa_*).
+cameo_embedding_model_version (the embedding models whose outputs it was trained on),
+optionally cameo_used_bins (JSON list: the bins the outputs depend on; the runtime feeds
+zeros for the others, default: all bins), and the AOA (models.gpp.aoa: cameo_aoa_*).
 """
 
 import json
@@ -41,6 +42,7 @@ class GPPModel:
     embedding_model: tuple  # (name, version)
     aoa: AreaOfApplicability
     bins: int
+    used_bins: list  # the bins the outputs depend on (the others may be fed as zeros)
 
     def run(self, bins, radiation, chunk=CHUNK):
         """(GPP [N], AOA dissimilarity index [N]) of window bin means [N, E, bins] and radiation [N].
@@ -83,7 +85,10 @@ def load_gpp_model(path=None, threads=None, verify=True):
         model = GPPModel(session, path, meta, int(meta["cameo_window_days"]), json.loads(meta["cameo_inputs"]),
                          meta["cameo_units"], int(meta["cameo_max_gap_days"]),
                          (meta["cameo_embedding_model_name"], meta["cameo_embedding_model_version"]),
-                         AreaOfApplicability.from_metadata(meta), int(meta["cameo_bins"]))
+                         AreaOfApplicability.from_metadata(meta), int(meta["cameo_bins"]), [])
+        model.used_bins = json.loads(meta.get("cameo_used_bins", "null")) or list(range(model.bins))
+        if not all(isinstance(b, int) and 0 <= b < model.bins for b in model.used_bins):
+            raise ValueError("cameo_used_bins")
     except (KeyError, ValueError, TypeError) as error:
         raise CameoInputError(f"The GPP model {os.path.basename(path)} lacks or garbles the metadata "
                               f"{error}: re-export it with {EXPORTER}.") from error

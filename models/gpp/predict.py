@@ -18,11 +18,13 @@ dates (bands 'YYYY-MM-DD GPP', 'YYYY-MM-DD AOA_DI', tag CAMEO_DATES), and option
 table of GPP time series at points or over polygons.
 """
 
+import collections
 import csv
 import datetime
 import os
 import shutil
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -30,6 +32,7 @@ import numpy as np
 from ..errors import CameoInputError
 from ..progress import NullProgress, check_cancelled
 from ..rasterio_io import STAGING_PREFIX, DatedRasterWriter, atomic_output, check_output_folder, read_dated_index
+from ..runtime.specs import default_workers, single_threaded_blas
 from ..staging import report_swept
 from .model import check_embedding_model, load_gpp_model
 from .series import bin_weights, day_numbers
@@ -192,7 +195,8 @@ def gpp_block(model, values, dates, predict_mask, latitudes, progress=None):
     means of every predicted date are one small matrix product (series.bin_weights), exactly
     the means of the daily-interpolated series."""
     days = day_numbers(dates)
-    n_dates, _, n_pix = values.shape
+    n_dates, n_feat, n_pix = values.shape
+    used = model.used_bins      # only these bin means are computed: the outputs ignore the others
     gpp = np.full((n_dates, n_pix), np.nan, np.float32)
     di = np.full((n_dates, n_pix), np.nan, np.float32)
     targets = np.flatnonzero(predict_mask)
@@ -210,10 +214,12 @@ def gpp_block(model, values, dates, predict_mask, latitudes, progress=None):
             continue
         weights, complete = bin_weights(days, pattern, days[targets], model.window_days, model.bins,
                                         model.max_gap_days)
+        used_weights = np.ascontiguousarray(weights[:, used].transpose(0, 2, 1), np.float32)  # [targets, T, used]
         group_values = np.ascontiguousarray(filled if len(pixels) == n_pix else filled[pixels])
         flat = group_values.reshape(-1, len(days))                                # [p E, T]
+        bins = np.zeros((len(pixels), n_feat, model.bins), np.float32)            # unused bins stay 0
         for r in np.flatnonzero(complete):
-            bins = (flat @ weights[r].T.astype(np.float32)).reshape(len(pixels), -1, model.bins)  # [p, E, bins]
+            bins[:, :, used] = (flat @ used_weights[r]).reshape(len(pixels), n_feat, len(used))
             gpp[targets[r], pixels], di[targets[r], pixels] = model.run(bins, radiation[r, pixels])
     return gpp, di
 
@@ -330,7 +336,8 @@ def predict_gpp(embeddings_path, output_folder, *, model_path=None, points=None,
             staging, source = s2_only_embeddings(info, s2_stack or info.s2_stack_path, writer.staging, models_dir,
                                                  threads, progress)
         started = time.perf_counter()
-        sums = _predict_blocks(model, info, source, mask, writer, locations, block_rows, progress)
+        sums = _predict_blocks(model, info, source, mask, writer, locations, block_rows,
+                               int(threads) if threads else default_workers(), progress)
         check_cancelled(progress)
         seconds = time.perf_counter() - started
         if table is not None:
@@ -352,8 +359,10 @@ def predict_gpp(embeddings_path, output_folder, *, model_path=None, points=None,
                   len(info.dates) * info.width * info.height, seconds, table_path, model.aoa.threshold)
 
 
-def _predict_blocks(model, info, source, mask, writer, locations, block_rows, progress):
-    """Write GPP and AOA_DI block by block; returns the per-location sums for the table."""
+def _predict_blocks(model, info, source, mask, writer, locations, block_rows, workers, progress):
+    """Write GPP and AOA_DI block by block, `workers` blocks computed at once (each block's
+    numbers do not depend on which thread computes it); returns the per-location sums for
+    the table. Blocks are read and written in this thread, in order."""
     import rasterio
     from rasterio.windows import Window
 
@@ -363,24 +372,32 @@ def _predict_blocks(model, info, source, mask, writer, locations, block_rows, pr
         for rc in cells:
             wanted.setdefault(rc[0], []).append((fid, rc[1]))
     sums = {key: {fid: np.zeros(n_dates) for fid, _ in locations} for key in ("gpp", "di", "count", "outside")}
-    with rasterio.open(source) as ds:
+
+    def finish(row, h, computed):
+        gpp, di = (a.reshape(n_dates, h, info.width) for a in computed.result())
+        for t in range(n_dates):
+            writer.write(t, np.stack([gpp[t], di[t]]), row, 0)
+        for r in range(row, row + h):
+            for fid, col in wanted.get(r, ()):
+                g, d = gpp[:, r - row, col], di[:, r - row, col]
+                ok = np.isfinite(g)
+                sums["gpp"][fid][ok] += g[ok]
+                sums["di"][fid][ok] += d[ok]
+                sums["count"][fid] += ok
+                sums["outside"][fid] += ok & (d > model.aoa.threshold)
+        progress.setProgress(100.0 * (row + h) / info.height)
+
+    pending = collections.deque()
+    with rasterio.open(source) as ds, single_threaded_blas(), ThreadPoolExecutor(workers) as pool:
         for row in range(0, info.height, block_rows):
             check_cancelled(progress)
             h = min(block_rows, info.height - row)
             data = ds.read(window=Window(0, row, info.width, h), out_dtype="float32")
             latitudes = pixel_latitudes(info.crs, info.transform, row, h, info.width)
-            gpp, di = gpp_block(model, data.reshape(n_dates, n_feat, h * info.width), info.dates, mask,
-                                latitudes, progress)
-            gpp, di = gpp.reshape(n_dates, h, info.width), di.reshape(n_dates, h, info.width)
-            for t in range(n_dates):
-                writer.write(t, np.stack([gpp[t], di[t]]), row, 0)
-            for r in range(row, row + h):
-                for fid, col in wanted.get(r, ()):
-                    g, d = gpp[:, r - row, col], di[:, r - row, col]
-                    ok = np.isfinite(g)
-                    sums["gpp"][fid][ok] += g[ok]
-                    sums["di"][fid][ok] += d[ok]
-                    sums["count"][fid] += ok
-                    sums["outside"][fid] += ok & (d > model.aoa.threshold)
-            progress.setProgress(100.0 * (row + h) / info.height)
+            pending.append((row, h, pool.submit(gpp_block, model, data.reshape(n_dates, n_feat, h * info.width),
+                                                info.dates, mask, latitudes, progress)))
+            if len(pending) > workers:
+                finish(*pending.popleft())
+        while pending:
+            finish(*pending.popleft())
     return sums

@@ -16,6 +16,7 @@ Conventions (they are also written into every model's metadata):
   otherwise the fusion model takes its S1-missing path (as when no S1 stack is given).
 """
 
+import contextlib
 import json
 import os
 from dataclasses import dataclass, field
@@ -199,6 +200,20 @@ def default_workers():
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # not on Linux
         return max(1, os.cpu_count() or 1)
+
+
+@contextlib.contextmanager
+def single_threaded_blas():
+    """numpy's BLAS at one thread inside the block: for engines that run their own threads,
+    whose BLAS threads would otherwise oversubscribe the cores (several times slower on a
+    busy machine). Through threadpoolctl (installed with scikit-learn) when it is there."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        yield
+        return
+    with threadpool_limits(limits=1, user_api="blas"):
+        yield
 
 
 def session_options(threads, spinning):

@@ -242,7 +242,7 @@ def export_bundled(samples, models, out_dir, models_dir=None, threads=1):
     model = gpp_lue.fit_lue(parts, threads=threads)
     aoa = fit_bundled_aoa(model, parts)
     path = os.path.join(out_dir, GPP_MODEL_FILE)
-    meta = {"cameo_model_name": "cameo-gpp-lue", "cameo_model_version": "2.1.0",
+    meta = {"cameo_model_name": "cameo-gpp-lue", "cameo_model_version": "2.1.1",
             "cameo_embedding_model_name": models.name, "cameo_embedding_model_version": models.version,
             "cameo_embedding_models_sha256": json.dumps(embedding_model_digests(models_dir)),
             "cameo_max_gap_days": str(WINDOW_DAYS), "cameo_architecture": json.dumps(gpp_lue.LUE),

@@ -216,14 +216,29 @@ class BinnedLUE(nn.Module):
         return radiation * efficiency, self.aoa(flat)
 
 
+def used_bins(binned, bins, aoa_weights=None):
+    """The bins whose means the outputs depend on: those with a non-zero weight in the GPP
+    branch, or in an AOA feature of non-zero AOA weight (`aoa_weights`, default: all). The
+    runtime computes only these bin means and feeds zeros for the others, which is exact."""
+    with torch.no_grad():
+        first = binned.first.weight.abs().sum(0)                                    # [E * bins]
+        aoa = binned.aoa.weight.abs()                                               # [K, E * bins]
+        if aoa_weights is not None:
+            aoa = aoa[torch.as_tensor(aoa_weights) > 0]
+        column_used = (first > 0) | (aoa.sum(0) > 0)
+    per_bin = column_used.reshape(-1, bins).any(0)                                  # feature-major columns
+    return [int(b) for b in torch.nonzero(per_bin).flatten()]
+
+
 def export_lue_onnx(model, path, inputs, metadata, opset=17):
     """`bins` [N, E, bins], `radiation` [N] -> `gpp` [N], `aoa_features` [N, K]; metadata inside."""
     import onnx
 
     model.eval()
     days, bins = model.spec["window_days"], model.spec["bins"]
+    binned = BinnedLUE(model).eval()
     with torch.no_grad():
-        torch.onnx.export(BinnedLUE(model).eval(), (torch.ones(2, len(inputs), bins), torch.ones(2)), path,
+        torch.onnx.export(binned, (torch.ones(2, len(inputs), bins), torch.ones(2)), path,
                           dynamo=False, opset_version=opset, input_names=["bins", "radiation"],
                           output_names=["gpp", "aoa_features"],
                           dynamic_axes={"bins": {0: "batch"}, "radiation": {0: "batch"},
@@ -231,8 +246,10 @@ def export_lue_onnx(model, path, inputs, metadata, opset=17):
                           do_constant_folding=True)
     m = onnx.load(path)
     del m.metadata_props[:]
+    aoa_weights = json.loads(metadata["cameo_aoa_weights"]) if "cameo_aoa_weights" in metadata else None
     meta = {"cameo_metadata_format": "2", "cameo_role": "gpp", "cameo_gpp_form": "light_use_efficiency",
             "cameo_window_days": str(days), "cameo_bins": str(bins), "cameo_inputs": json.dumps(list(inputs)),
+            "cameo_used_bins": json.dumps(used_bins(binned, bins, aoa_weights)),
             "cameo_units": "g C m-2 d-1", "cameo_radiation": "top-of-atmosphere, MJ m-2 d-1 (FAO-56 eq. 21)",
             "cameo_input_mean": json.dumps(model.spec["mean"]), "cameo_input_std": json.dumps(model.spec["std"])}
     meta.update({k: str(v) for k, v in metadata.items()})
