@@ -20,7 +20,7 @@ from functools import cached_property
 
 import numpy as np
 
-NEAREST_CHUNK = 1024
+NEAREST_CHUNK = 256  # rows: their [256, M] ranking stays in a core's L2 cache
 
 
 def _pairwise(a, b):
@@ -43,12 +43,15 @@ class AreaOfApplicability:
     @cached_property
     def _search(self):
         """The float32 terms of the nearest-neighbour search, once per model (a map calls
-        `dissimilarity` per block and date): used features, affine scaling, training set."""
+        `dissimilarity` per block and date): used features, affine scaling, training set, and
+        [-2 train^T; |train|^2], which ranks the training samples by distance in one product
+        with [x, 1]."""
         used = self.weights > 0
         gain = (self.weights[used] / self.scale[used]).astype(np.float32)
         offset = (-self.center[used] * gain).astype(np.float32)
         train = np.ascontiguousarray(self.train[:, used], np.float32)
-        return used, gain, offset, train, np.ascontiguousarray(-2.0 * train.T), (train * train).sum(1)
+        ranking = np.ascontiguousarray(np.vstack([-2.0 * train.T, (train * train).sum(1)[None, :]]), np.float32)
+        return used, gain, offset, train, ranking
 
     def dissimilarity(self, features):
         """DI [N] (float32) of raw aoa_features [N, K]; NaN rows give NaN.
@@ -57,19 +60,20 @@ class AreaOfApplicability:
         the [chunk, M] squared distances stay in cache: the nearest training sample by one
         matrix product, its distance then from the difference itself, which keeps small
         distances exact. Features of weight 0 add nothing to any distance and are left out."""
-        used, gain, offset, train, minus_twice_train, train_sq = self._search
+        used, gain, offset, train, ranking = self._search
         features = np.asarray(features)
         out = np.full(len(features), np.nan, np.float32)
+        extended = np.ones((NEAREST_CHUNK, len(gain) + 1), np.float32)    # [x, 1]
         for start in range(0, len(features), NEAREST_CHUNK):
-            part = features[start:start + NEAREST_CHUNK, used].astype(np.float32) * gain + offset
+            part = extended[:min(NEAREST_CHUNK, len(features) - start)]
+            np.multiply(features[start:start + len(part), used], gain, out=part[:, :-1], casting="unsafe")
+            part[:, :-1] += offset
             rows = slice(start, start + len(part))
             finite = np.isfinite(part).all(1)
             if not finite.all():
                 rows, part = start + np.flatnonzero(finite), part[finite]
-            distance_sq = part @ minus_twice_train       # |t|^2 - 2 x.t ranks like |x - t|^2
-            distance_sq += train_sq
-            nearest = distance_sq.argmin(1)
-            out[rows] = np.sqrt(((part - train[nearest]) ** 2).sum(1))
+            nearest = (part @ ranking).argmin(1)          # |t|^2 - 2 x.t ranks like |x - t|^2
+            out[rows] = np.sqrt(((part[:, :-1] - train[nearest]) ** 2).sum(1))
         return out / np.float32(self.mean_distance)
 
     def to_metadata(self):

@@ -196,7 +196,9 @@ def gpp_block(model, values, dates, predict_mask, latitudes, progress=None):
     the means of the daily-interpolated series."""
     days = day_numbers(dates)
     n_dates, n_feat, n_pix = values.shape
-    used = model.used_bins      # only these bin means are computed: the outputs ignore the others
+    # Only the bin means the outputs depend on are computed (from the first to the last of them,
+    # so that they are one slice); the others stay 0, which the model ignores.
+    used = slice(min(model.used_bins), max(model.used_bins) + 1)
     gpp = np.full((n_dates, n_pix), np.nan, np.float32)
     di = np.full((n_dates, n_pix), np.nan, np.float32)
     targets = np.flatnonzero(predict_mask)
@@ -204,7 +206,7 @@ def gpp_block(model, values, dates, predict_mask, latitudes, progress=None):
         return gpp, di
     valid = np.all(np.isfinite(values), axis=1)                                  # [T, P]
     patterns, group = np.unique(np.packbits(valid, axis=0), axis=1, return_inverse=True)
-    filled = np.where(valid[:, None, :], values, 0.0).astype(np.float32).transpose(2, 1, 0)  # [P, E, T]
+    filled = np.where(valid[:, None, :], values, 0.0).astype(np.float32, copy=False).transpose(2, 1, 0)  # [P, E, T]
     radiation = toa_radiation(latitudes[None, :], day_of_year(days[targets])[:, None])  # [targets, P]
     for g in range(patterns.shape[1]):
         check_cancelled(progress)
@@ -214,12 +216,15 @@ def gpp_block(model, values, dates, predict_mask, latitudes, progress=None):
             continue
         weights, complete = bin_weights(days, pattern, days[targets], model.window_days, model.bins,
                                         model.max_gap_days)
-        used_weights = np.ascontiguousarray(weights[:, used].transpose(0, 2, 1), np.float32)  # [targets, T, used]
+        rows = np.flatnonzero(complete)
+        if len(rows) == 0:
+            continue
+        date_weights = np.ascontiguousarray(weights[:, used].transpose(0, 2, 1), np.float32)  # [targets, T, used]
         group_values = np.ascontiguousarray(filled if len(pixels) == n_pix else filled[pixels])
         flat = group_values.reshape(-1, len(days))                                # [p E, T]
-        bins = np.zeros((len(pixels), n_feat, model.bins), np.float32)            # unused bins stay 0
-        for r in np.flatnonzero(complete):
-            bins[:, :, used] = (flat @ used_weights[r]).reshape(len(pixels), n_feat, len(used))
+        bins = np.zeros((len(pixels), n_feat, model.bins), np.float32)
+        for r in rows:
+            bins[:, :, used] = (flat @ date_weights[r]).reshape(len(pixels), n_feat, -1)
             gpp[targets[r], pixels], di[targets[r], pixels] = model.run(bins, radiation[r, pixels])
     return gpp, di
 
