@@ -23,6 +23,7 @@ import csv
 import datetime
 import os
 import shutil
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -365,9 +366,9 @@ def predict_gpp(embeddings_path, output_folder, *, model_path=None, points=None,
 
 
 def _predict_blocks(model, info, source, mask, writer, locations, block_rows, workers, progress):
-    """Write GPP and AOA_DI block by block, `workers` blocks computed at once (each block's
-    numbers do not depend on which thread computes it); returns the per-location sums for
-    the table. Blocks are read and written in this thread, in order."""
+    """Write GPP and AOA_DI block by block, `workers` blocks read and computed at once (each
+    block's numbers do not depend on which thread computes it); returns the per-location sums
+    for the table. Blocks are written in this thread, in order."""
     import rasterio
     from rasterio.windows import Window
 
@@ -392,17 +393,30 @@ def _predict_blocks(model, info, source, mask, writer, locations, block_rows, wo
                 sums["outside"][fid] += ok & (d > model.aoa.threshold)
         progress.setProgress(100.0 * (row + h) / info.height)
 
+    opened, handles = threading.local(), []
+
+    def compute(row, h):
+        """Read and compute one block, in a worker: each worker reads through its own handle."""
+        if not hasattr(opened, "dataset"):
+            opened.dataset = rasterio.open(source)
+            handles.append(opened.dataset)
+        data = opened.dataset.read(window=Window(0, row, info.width, h), out_dtype="float32")
+        latitudes = pixel_latitudes(info.crs, info.transform, row, h, info.width)
+        return gpp_block(model, data.reshape(n_dates, n_feat, h * info.width), info.dates, mask, latitudes,
+                         progress)
+
     pending = collections.deque()
-    with rasterio.open(source) as ds, single_threaded_blas(), ThreadPoolExecutor(workers) as pool:
-        for row in range(0, info.height, block_rows):
-            check_cancelled(progress)
-            h = min(block_rows, info.height - row)
-            data = ds.read(window=Window(0, row, info.width, h), out_dtype="float32")
-            latitudes = pixel_latitudes(info.crs, info.transform, row, h, info.width)
-            pending.append((row, h, pool.submit(gpp_block, model, data.reshape(n_dates, n_feat, h * info.width),
-                                                info.dates, mask, latitudes, progress)))
-            if len(pending) > workers:
+    try:
+        with single_threaded_blas(), ThreadPoolExecutor(workers) as pool:
+            for row in range(0, info.height, block_rows):
+                check_cancelled(progress)
+                h = min(block_rows, info.height - row)
+                pending.append((row, h, pool.submit(compute, row, h)))
+                if len(pending) > workers:
+                    finish(*pending.popleft())
+            while pending:
                 finish(*pending.popleft())
-        while pending:
-            finish(*pending.popleft())
+    finally:
+        for dataset in handles:
+            dataset.close()
     return sums
