@@ -42,39 +42,43 @@ class AreaOfApplicability:
 
     @cached_property
     def _search(self):
-        """The float32 terms of the nearest-neighbour search, once per model (a map calls
-        `dissimilarity` per block and date): used features, affine scaling, training set, and
-        [-2 train^T; |train|^2], which ranks the training samples by distance in one product
-        with [x, 1]."""
+        """The float32 terms of the nearest-neighbour search in raw feature units, once per
+        model (a map calls `dissimilarity` per block and date): the used features, their gains
+        (importance / scale), the training samples in raw units, and the matrix that ranks
+        them by scaled distance in one product with [x, 1] (|t|^2 - 2 (g x + o).t, with the
+        scaling folded in)."""
         used = self.weights > 0
-        gain = (self.weights[used] / self.scale[used]).astype(np.float32)
-        offset = (-self.center[used] * gain).astype(np.float32)
-        train = np.ascontiguousarray(self.train[:, used], np.float32)
-        ranking = np.ascontiguousarray(np.vstack([-2.0 * train.T, (train * train).sum(1)[None, :]]), np.float32)
-        return used, gain, offset, train, ranking
+        gain = self.weights[used] / self.scale[used]
+        offset = -self.center[used] * gain
+        train = self.train[:, used]                                        # scaled and weighted
+        ranking = np.vstack([-2.0 * gain[:, None] * train.T, ((train - 2.0 * offset) * train).sum(1)[None, :]])
+        raw_train = (train - offset) / gain
+        return (used, gain.astype(np.float32), np.ascontiguousarray(raw_train, np.float32),
+                np.ascontiguousarray(ranking, np.float32))
 
     def dissimilarity(self, features):
         """DI [N] (float32) of raw aoa_features [N, K]; NaN rows give NaN.
 
         Computed in float32 (a map has millions of pixel-dates), in chunks small enough that
-        the [chunk, M] squared distances stay in cache: the nearest training sample by one
-        matrix product, its distance then from the difference itself, which keeps small
-        distances exact. Features of weight 0 add nothing to any distance and are left out."""
-        used, gain, offset, train, ranking = self._search
+        the [chunk, M] scores stay in cache: the nearest training sample by one matrix
+        product, its distance then from the difference itself, which keeps small distances
+        exact. Features of weight 0 add nothing to any distance and are left out."""
+        used, gain, train, ranking = self._search
         features = np.asarray(features)
         out = np.full(len(features), np.nan, np.float32)
         extended = np.ones((NEAREST_CHUNK, len(gain) + 1), np.float32)    # [x, 1]
         scores = np.empty((NEAREST_CHUNK, ranking.shape[1]), np.float32)  # reused: no page faults per chunk
         for start in range(0, len(features), NEAREST_CHUNK):
             part = extended[:min(NEAREST_CHUNK, len(features) - start)]
-            np.multiply(features[start:start + len(part), used], gain, out=part[:, :-1], casting="unsafe")
-            part[:, :-1] += offset
+            part[:, :-1] = features[start:start + len(part), used]
             rows = slice(start, start + len(part))
             finite = np.isfinite(part).all(1)
             if not finite.all():
                 rows, part = start + np.flatnonzero(finite), part[finite]
-            nearest = np.matmul(part, ranking, out=scores[:len(part)]).argmin(1)  # |t|^2 - 2 x.t ranks like |x - t|^2
-            out[rows] = np.sqrt(((part[:, :-1] - train[nearest]) ** 2).sum(1))
+            nearest = np.matmul(part, ranking, out=scores[:len(part)]).argmin(1)
+            difference = part[:, :-1] - train[nearest]
+            difference *= gain
+            out[rows] = np.sqrt((difference * difference).sum(1))
         return out / np.float32(self.mean_distance)
 
     def to_metadata(self):

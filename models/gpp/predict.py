@@ -207,7 +207,7 @@ def gpp_block(model, values, dates, predict_mask, latitudes, progress=None):
         return gpp, di
     valid = np.all(np.isfinite(values), axis=1)                                  # [T, P]
     patterns, group = np.unique(np.packbits(valid, axis=0), axis=1, return_inverse=True)
-    filled = np.where(valid[:, None, :], values, 0.0).astype(np.float32, copy=False).transpose(2, 1, 0)  # [P, E, T]
+    filled = np.where(valid[:, None, :], values, np.float32(0.0))                # [T, E, P]
     radiation = toa_radiation(latitudes[None, :], day_of_year(days[targets])[:, None])  # [targets, P]
     for g in range(patterns.shape[1]):
         check_cancelled(progress)
@@ -217,15 +217,15 @@ def gpp_block(model, values, dates, predict_mask, latitudes, progress=None):
             continue
         weights, complete = bin_weights(days, pattern, days[targets], model.window_days, model.bins,
                                         model.max_gap_days)
-        rows = np.flatnonzero(complete)
-        if len(rows) == 0:
-            continue
-        date_weights = np.ascontiguousarray(weights[:, used].transpose(0, 2, 1), np.float32)  # [targets, T, used]
-        group_values = np.ascontiguousarray(filled if len(pixels) == n_pix else filled[pixels])
-        flat = group_values.reshape(-1, len(days))                                # [p E, T]
+        flat = (filled if len(pixels) == n_pix else filled[:, :, pixels]).reshape(n_dates, -1)  # [T, E p]
         bins = np.zeros((len(pixels), n_feat, model.bins), np.float32)
-        for r in rows:
-            bins[:, :, used] = (flat @ date_weights[r]).reshape(len(pixels), n_feat, -1)
+        for r in np.flatnonzero(complete):
+            # the dates a window's used bins weigh are a few consecutive ones: a product over those only
+            w = weights[r, used]                                                  # [used, T]
+            weighed = np.flatnonzero(np.any(w != 0, axis=0))
+            dates_used = slice(weighed[0], weighed[-1] + 1)
+            means = w[:, dates_used].astype(np.float32) @ flat[dates_used]        # [used, E p]
+            bins[:, :, used] = means.reshape(-1, n_feat, len(pixels)).transpose(2, 1, 0)
             gpp[targets[r], pixels], di[targets[r], pixels] = model.run(bins, radiation[r, pixels])
     return gpp, di
 
