@@ -14,11 +14,12 @@ from .specs import date_window, day_numbers, preprocess
 
 class _FrameSlots:
     """Frame features of one modality, computed once per frame and kept in 11 slots (frame i
-    in slot i % 11), chunk-major: every array is [chunks, slots, size, ...], so the inputs
-    of one pixel chunk - the window's 11 frames of a piece - are one contiguous block that
-    ONNX Runtime reads in place, with no per-date gather. A date's window is 11 consecutive
-    frames, so it fills the slots exactly once (in rotated order: attention does not
-    depend on the order of the frames; offsets and validity are given in slot order)."""
+    in slot i % 11), chunk-major and channel-major: every array is [chunks, slots, ..., size],
+    so the inputs of one pixel chunk - the window's 11 frames of a piece - are one contiguous
+    block that ONNX Runtime reads in place, with no per-date gather, and a frame's features
+    [F, pixels] (as the frame model writes them) go in without a transpose. A date's window
+    is 11 consecutive frames, so it fills the slots exactly once (in rotated order: attention
+    does not depend on the order of the frames; offsets and validity are given in slot order)."""
 
     def __init__(self, models, role, spec, values, size, pixels):
         self.models, self.role, self.spec, self.values = models, role, spec, values
@@ -26,17 +27,18 @@ class _FrameSlots:
         d, layers = int(spec.extra["cameo_token_dim"]), int(spec.extra["cameo_temporal_layers"])
         self.d, self.layers, slots = d, layers, spec.frames
         self.chunks = -(-pixels // size)
-        shape = (self.chunks, slots, size)
-        self.token = np.zeros(shape + (d,), np.float32)                       # the frame's query token
-        self.kv = [np.zeros(shape + (d,), np.float32) for _ in range(2 * layers)]  # key_0, value_0, ...
-        self.valid = np.zeros(shape, np.float32)                              # window validity
+        shape = (self.chunks, slots)
+        self.token = np.zeros(shape + (d, size), np.float32)                  # the frame's query token
+        self.kv = [np.zeros(shape + (d, size), np.float32) for _ in range(2 * layers)]  # key_0, value_0, ...
+        self.valid = np.zeros(shape + (size,), np.float32)                    # window validity
         self.held = [None] * slots                                            # frame index per slot
 
-    def _store(self, array, slot, rows):
-        """Pixel-major rows [pixels, ...] into array[:, slot] (the rows after the last pixel stay 0)."""
+    def _store(self, array, slot, columns):
+        """Channel-major columns [..., pixels] into array[:, slot] (the columns after the last
+        pixel stay 0)."""
         for chunk, start in enumerate(range(0, self.pixels, self.size)):
             stop = min(start + self.size, self.pixels)
-            array[chunk, slot, :stop - start] = rows[start:stop]
+            array[chunk, slot, ..., :stop - start] = columns[..., start:stop]
 
     def load(self, t):
         """Make sure frame t is in its slot."""
@@ -47,9 +49,9 @@ class _FrameSlots:
         f = self.models.run(self.role, {"frames": x})[0][0]
         f = f.reshape(f.shape[0], -1)                                          # [F, H*W]
         d = self.d
-        self._store(self.token, slot, f[:d].T)
+        self._store(self.token, slot, f[:d])
         for piece, array in enumerate(self.kv):
-            self._store(array, slot, f[d * (1 + piece):d * (2 + piece)].T)
+            self._store(array, slot, f[d * (1 + piece):d * (2 + piece)])
         self._store(self.valid, slot, f[-1])
         self.held[slot] = t
 
@@ -89,20 +91,20 @@ class _DateJob:
     def run(self, chunk):
         start = chunk * self.size
         stop = min(start + self.size, self.out.shape[1])
-        z2 = self.models.run("s2_temporal", self.slots2.feeds(chunk, *self.window2))[0]
+        z2 = self.models.run("s2_temporal", self.slots2.feeds(chunk, *self.window2))[0]      # [L, size]
         if self.slots1 is not None:
             z1 = self.models.run("s1_temporal", self.slots1.feeds(chunk, *self.window1))[0]
             present = self.present[chunk]
         else:
-            z1 = np.zeros((self.size, 2 if self.models.s1 is None else self.models.s1.latent_dim), np.float32)
+            z1 = np.zeros((2 if self.models.s1 is None else self.models.s1.latent_dim, self.size), np.float32)
             present = np.zeros(self.size, np.float32)
-        e = self.models.run("fusion", {"s2_latent": z2, "s1_latent": z1, "s1_present": present,
-                                       "s1_gap_days": self.gap})[0]
+        e = self.models.run("fusion", {"s2_latent": np.ascontiguousarray(z2.T), "s1_latent": np.ascontiguousarray(z1.T),
+                                       "s1_present": present, "s1_gap_days": self.gap})[0]
         n = stop - start
         self.out[:, start:stop] = e[:n].T
         if self.latents is not None:
-            self.latents[0][:, start:stop] = z2[:n].T
-            self.latents[1][:, start:stop] = z1[:n].T
+            self.latents[0][:, start:stop] = z2[:, :n]
+            self.latents[1][:, start:stop] = z1[:, :n]
 
 
 def embed_tile(models, s2_values, dates, *, s2_bands, s1_values=None, s1_bands=None, s1_gap_days=None,

@@ -169,11 +169,12 @@ class CameoModels:
                     "the model files come from different exports. Reinstall the CAMEO plugin.")
 
     def _check_pixel_layout(self):
-        """The per-pixel graphs must take the frame-major inputs the dense path feeds."""
+        """The per-pixel graphs must take the channel-major inputs the dense path feeds."""
         for role in ("s2_temporal", "s1_temporal"):
-            if role in self.sessions and "key_0" not in [i.name for i in self.sessions[role].get_inputs()]:
+            if role in self.sessions and self.metadata[role].get("cameo_pixel_layout") != PIXEL_LAYOUT:
                 raise CameoInputError(
-                    f"{MODEL_FILES[role]} has the per-pixel layout of an older CAMEO (inputs query, features, ...): "
+                    f"{MODEL_FILES[role]} has the per-pixel layout of an older CAMEO "
+                    f"({self.metadata[role].get('cameo_pixel_layout', '1')}, this version runs {PIXEL_LAYOUT}): "
                     "convert the folder with `python -m models.train.reexport FOLDER`, or use the models "
                     "shipped with the plugin.")
 
@@ -184,6 +185,10 @@ class CameoModels:
     def run(self, role, feeds):
         return self.sessions[role].run(None, feeds)
 
+
+# The per-pixel graphs' input layout the dense path feeds (models.train.export writes it):
+# "3" = channel-major temporal graphs, [..., d, pixels].
+PIXEL_LAYOUT = "3"
 
 # Per-pixel models (temporal encoders, fusion) are chains of tiny ops on [pixels, <= 12, <= 161]
 # tensors: ONNX Runtime's intra-op threads mostly wait on each other there. They run with one

@@ -92,12 +92,12 @@ def dense_cost_per_pixel_date(models_dir, side=32, frames=11):
         x = rng.normal(size=(1, bands + 1, side + 2 * halo, side + 2 * halo)).astype(np.float32)
         c = count_macs(os.path.join(models_dir, MODEL_FILES[f"{mod}_frame"]), {"frames": x})
         d, layers = int(m["cameo_token_dim"]), int(m["cameo_temporal_layers"])
-        feeds = {"query": rng.normal(size=(pixels, d)).astype(np.float32),
+        feeds = {"query": rng.normal(size=(d, pixels)).astype(np.float32),     # channel-major (layout 3)
                  "frame_valid": np.ones((frames, pixels), np.float32),
                  "offsets": np.arange(-5, 6, dtype=np.float32) * 5}
         for layer in range(layers):
             for kind in ("key", "value"):
-                feeds[f"{kind}_{layer}"] = rng.normal(size=(frames, pixels, d)).astype(np.float32)
+                feeds[f"{kind}_{layer}"] = rng.normal(size=(frames, d, pixels)).astype(np.float32)
         t = count_macs(os.path.join(models_dir, MODEL_FILES[f"{mod}_temporal"]), feeds)
         result[f"{mod}_frame"] = c["macs"] / pixels
         result[f"{mod}_temporal"] = t["macs"] / pixels

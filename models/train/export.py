@@ -21,19 +21,20 @@ import torch
 from ..errors import CameoRunError
 from ..manifest import read_manifest, write_manifest
 from ..runtime import MODEL_FILES
+from ..runtime.specs import PIXEL_LAYOUT  # the layout the dense runtime feeds
 from ..stack.speckle import describe as speckle_describe
 from .model import CentreReconstruction, DenseFrame, DenseFusion, DenseTemporal, WindowReference
 from .spec import (DATE_WINDOW_RULE, EDGE_RULE, EMBEDDING_NAMES, FRAMES, HALO, MODALITIES,
                    S1_PRESENT_RULE, WINDOW)
 
 METADATA_FORMAT = "1"
-# Layout of the per-pixel graphs (temporal, fusion): "2" is frame-major, one chunk and one
-# date per call (models.train.model.DenseTemporal / DenseFusion); the first layout had no
-# such entry (DenseTemporalV1 / DenseFusionV1, converted by models.train.reexport).
-PIXEL_LAYOUT = "2"
+# Layout of the per-pixel graphs (temporal, fusion; PIXEL_LAYOUT), one chunk and one date per call: "3" has
+# channel-major temporal graphs (models.train.model.DenseTemporal: pixels innermost) and the
+# fusion of "2"; "2" had frame-major, pixel-minor temporal graphs (DenseTemporalV2); the first
+# layout had no such entry (DenseTemporalV1 / DenseFusionV1). models.train.reexport converts both.
 LAYOUT = ("frame: frames [N, C+1, H+14, W+14] -> features [N, F, H, W]; temporal (one chunk of P pixels, one "
-          "target date, frame-major): query [P, d], frame_valid [11, P], offsets [11], key_l and value_l "
-          "[11, P, d] for each temporal layer l -> latent [P, L]; fusion: s2_latent [P, 9], s1_latent [P, 2], "
+          "target date, channel-major): query [d, P], frame_valid [11, P], offsets [11], key_l and value_l "
+          "[11, d, P] for each temporal layer l -> latent [L, P]; fusion: s2_latent [P, 9], s1_latent [P, 2], "
           "s1_gap_days [1], s1_present [P] -> embedding [P, 7]; F = d + 2 * layers * d + 1: the token, then "
           "key and value of each layer, the last feature channel is the window validity")
 
@@ -107,10 +108,10 @@ def export_temporal(ae, path, metadata, opset):
     """The per-pixel temporal graph of autoencoder `ae` (layout PIXEL_LAYOUT) with `metadata`."""
     d, layers, pixels = ae.temporal.d, ae.temporal.layers, 6
     names = temporal_inputs(layers)
-    args = (torch.zeros(pixels, d), torch.ones(FRAMES, pixels), torch.zeros(FRAMES)) + tuple(
-        torch.zeros(FRAMES, pixels, d) for _ in range(2 * layers))
-    axes = {"query": {0: "pixels"}, "frame_valid": {1: "pixels"}, "latent": {0: "pixels"}}
-    axes.update({n: {1: "pixels"} for n in names[3:]})
+    args = (torch.zeros(d, pixels), torch.ones(FRAMES, pixels), torch.zeros(FRAMES)) + tuple(
+        torch.zeros(FRAMES, d, pixels) for _ in range(2 * layers))
+    axes = {"query": {1: "pixels"}, "frame_valid": {1: "pixels"}, "latent": {1: "pixels"}}
+    axes.update({n: {2: "pixels"} for n in names[3:]})
     _export(DenseTemporal(ae), args, path, names, ["latent"], axes, metadata, opset)
 
 

@@ -327,8 +327,65 @@ class DenseFrame(nn.Module):
         return self.frame(frames)
 
 
+def _linear_cm(layer, x):
+    """A Linear layer on channel-major x [in, P] -> [out, P] (one GEMM with its bias)."""
+    return torch.addmm(layer.bias.unsqueeze(1), layer.weight, x)
+
+
+def _layer_norm_cm(norm, x):
+    """LayerNorm over the channels of channel-major x [C, P]."""
+    centred = x - x.mean(0, keepdim=True)
+    scaled = centred / torch.sqrt((centred * centred).mean(0, keepdim=True) + norm.eps)
+    return scaled * norm.weight.unsqueeze(1) + norm.bias.unsqueeze(1)
+
+
 class DenseTemporal(nn.Module):
-    """The temporal encoder for one chunk of P pixels and one target date, frame-major so that
+    """The temporal encoder for one chunk of P pixels and one target date, channel-major
+    (pixels innermost, as the frame models write their features, so the runtime stores them
+    without transposing and every broadcast runs along P): query [d, P] (the target frame's
+    token), frame_valid [K, P] (window validity, 0 for padding frames), offsets [K] (days to
+    the target), then per temporal layer l its key_l and value_l [K, d, P] -> latent [L, P].
+
+    The same arithmetic as `TemporalEncoder.forward` (its weights): per head, the logits are
+    sums over the head's channels of key x query, the softmax runs over the frame axis with
+    the null slot beside it, and the time-dependent value shift u enters as one small
+    batched product with the attention weights instead of a [K, d, P] sum."""
+
+    def __init__(self, ae):
+        super().__init__()
+        self.temporal = ae.temporal
+
+    def forward(self, query, frame_valid, offsets, *kv):
+        enc = self.temporal
+        d, nh, dh = enc.d, enc.heads, enc.dh
+        frames, pixels = frame_valid.shape
+        time = enc.time_mlp(time_features(offsets))                        # [K, L*(nh+d)]
+        mask = ((frame_valid - 1.0) * 1e9).unsqueeze(1)                    # [K, 1, P]
+        h = query
+        for layer in range(enc.layers):
+            k, v = kv[2 * layer], kv[2 * layer + 1]                        # [K, d, P]
+            t0 = layer * (nh + d)
+            bias = time[:, t0:t0 + nh].unsqueeze(-1)                       # [K, nh, 1]
+            u = time[:, t0 + nh:t0 + nh + d]                               # [K, d]
+            q = _linear_cm(enc.wq[layer], _layer_norm_cm(enc.q_norm[layer], h)) / math.sqrt(dh)  # [d, P]
+            logits = (k * q).reshape(frames, nh, dh, pixels).sum(2) + (bias + mask)           # [K, nh, P]
+            null = (q * enc.null_k[layer].unsqueeze(1)).reshape(nh, dh, pixels).sum(1) + enc.null_bias[layer].unsqueeze(1)
+            top = torch.maximum(logits.amax(0), null)                      # [nh, P]
+            e, e_null = torch.exp(logits - top), torch.exp(null - top)
+            inv = 1.0 / (e.sum(0) + e_null)
+            w = e * inv                                                    # [K, nh, P]
+            out = (w.unsqueeze(2) * v.reshape(frames, nh, dh, pixels)).sum(0)                 # [nh, dh, P]
+            out = out + torch.matmul(u.reshape(frames, nh, dh).permute(1, 2, 0), w.permute(1, 0, 2))
+            out = out + (e_null * inv).unsqueeze(1) * enc.null_v[layer].reshape(nh, dh, 1)
+            h = h + _linear_cm(enc.wo[layer], out.reshape(d, pixels))
+            ffn = enc.ffn[layer]
+            h = h + _linear_cm(ffn.fc2, F.gelu(_linear_cm(ffn.fc1, _layer_norm_cm(ffn.norm, h))))
+        return F.softplus(_linear_cm(enc.out2, F.gelu(_linear_cm(enc.out1, _layer_norm_cm(enc.out_norm, h)))))
+
+
+class DenseTemporalV2(nn.Module):
+    """The second per-pixel layout (read back by models.train.reexport): the temporal encoder
+    for one chunk of P pixels and one target date, frame-major so that
     every input is one contiguous block and no op slices or copies a piece out of another:
     query [P, d] (the target frame's token), frame_valid [K, P] (window validity, 0 for
     padding frames), offsets [K] (days to the target), then per temporal layer l its

@@ -3,7 +3,8 @@ current layout (export.PIXEL_LAYOUT), with the same weights, read from the files
 
     python -m models.train.reexport FOLDER [--out OUT]      # OUT defaults to FOLDER (in place)
 
-For folders exported before the frame-major layout (and no checkpoints at hand; with
+For folders exported in an earlier layout (the first, pixel-major; the second, frame-major;
+no checkpoints at hand; with
 checkpoints, `python -m models.train export` writes the current layout directly). The
 weights are recovered from the ONNX initializers: the same module is exported once with
 distinct random values in every parameter, and each initializer is matched to the
@@ -17,6 +18,7 @@ SHA256SUMS rewritten.
 
 import argparse
 import json
+import math
 import os
 import shutil
 import sys
@@ -82,6 +84,36 @@ def _v1_export(module, kind, path, opset):
                           dynamic_axes=axes, do_constant_folding=True)
 
 
+def _load_v2_temporal(module, path):
+    """Set the temporal weights of autoencoder `module` from a layout-2 graph: its parameters
+    are initializers named after them, except the null slot's, which the exporter folded with
+    the head-sum matrix into three initializers per layer ([d, heads] key x scale, [heads]
+    bias, [heads, d] value), in the order of the layers."""
+    values, _, _ = _initializers(path)
+    enc = module.temporal
+    state = {name: value.clone() for name, value in module.state_dict().items()}
+    folded = []
+    for name, value in values.items():
+        if name in state:
+            state[name] = torch.from_numpy(np.array(value, np.float32))
+        elif not name.startswith("temporal."):
+            folded.append(np.array(value, np.float32))
+    if len(folded) != 3 * enc.layers:
+        raise ValueError(f"{os.path.basename(path)} is not a layout-2 CAMEO temporal graph of its config")
+    channel = np.arange(enc.d)
+    for layer in range(enc.layers):
+        key, bias, value = folded[3 * layer:3 * layer + 3]
+        state["temporal.null_k"][layer] = torch.from_numpy(key[channel, channel // enc.dh] * math.sqrt(enc.dh))
+        state["temporal.null_bias"][layer] = torch.from_numpy(bias)
+        state["temporal.null_v"][layer] = torch.from_numpy(value[channel // enc.dh, channel])
+    module.load_state_dict(state)
+
+
+def _file_layout(path):
+    """The per-pixel layout of an ONNX file ("1" when it names none)."""
+    return _metadata(path).get("cameo_pixel_layout", "1")
+
+
 def _match(value, params):
     """(parameter name, how) such that the parameter, taken `how`, equals `value` exactly."""
     for name, p in params.items():
@@ -97,8 +129,12 @@ def _match(value, params):
 
 
 def load_weights(module, kind, path):
-    """Set `module`'s parameters from the first-layout ONNX graph at `path`."""
+    """Set `module`'s parameters from the ONNX graph at `path`: of the first layout (any
+    per-pixel graph), or of the second (temporal graphs; its fusion graph is the current one)."""
     old, old_nodes, model = _initializers(path)
+    if _file_layout(path) == "2":
+        _load_v2_temporal(module, path)
+        return model
     with tempfile.TemporaryDirectory(prefix="cameo-reexport-") as folder:
         torch.manual_seed(0)
         with torch.no_grad():
@@ -140,8 +176,10 @@ def _modules(folder):
         ae = ModalityAutoencoder(len(MODALITIES[mod]["bands"]), cfg[mod.lower()]).eval()
         load_weights(ae, "temporal", os.path.join(folder, MODEL_FILES[f"{mod.lower()}_temporal"]))
         aes[mod] = ae
-    fusion = FusionModel(cfg["fusion"], cfg["s2"], cfg["s1"]).fusion.eval()
-    load_weights(fusion, "fusion", os.path.join(folder, MODEL_FILES["fusion"]))
+    fusion = None  # the fusion graph of the second layout is the current one: kept as it is
+    if metas["fusion"].get("cameo_pixel_layout", "1") == "1":
+        fusion = FusionModel(cfg["fusion"], cfg["s2"], cfg["s1"]).fusion.eval()
+        load_weights(fusion, "fusion", os.path.join(folder, MODEL_FILES["fusion"]))
     return cfg, aes, fusion, metas
 
 
@@ -168,6 +206,25 @@ def _frame_features(folder, role, rng, side=24):
     return f.reshape(f.shape[0], -1)
 
 
+def _temporal_run(path, frames, exists, offsets, target, layers, d):
+    """Latents [P, L] of the temporal graph at `path` (any layout) on frames [P, K, F]."""
+    layout = _file_layout(path)
+    if layout == "1":
+        return _session(path).run(None, {"query": frames[None, :, target], "features": frames[None],
+                                         "frame_exists": exists[None], "offsets": offsets[None]})[0][0]
+    pixel_minor = layout != "2"            # layout 3: channel-major, pixels innermost
+    feeds = {"query": np.ascontiguousarray(frames[:, target, :d].T if pixel_minor else frames[:, target, :d]),
+             "frame_valid": np.ascontiguousarray((frames[:, :, -1] * exists).T), "offsets": offsets}
+    for layer in range(layers):
+        for j, kind in enumerate(("key", "value")):
+            base = d + 2 * d * layer + j * d
+            piece = frames[:, :, base:base + d]                                  # [P, K, d]
+            feeds[f"{kind}_{layer}"] = np.ascontiguousarray(piece.transpose(1, 2, 0) if pixel_minor
+                                                            else piece.transpose(1, 0, 2))
+    latent = _session(path).run(None, feeds)[0]
+    return latent.T if pixel_minor else latent
+
+
 def compare_temporal(old_path, new_path, features, layers, d, rng):
     """Max abs difference of the two temporal graphs on frames drawn from `features` [F, P]."""
     pixels = features.shape[1]
@@ -179,26 +236,21 @@ def compare_temporal(old_path, new_path, features, layers, d, rng):
     offsets[exists == 0] = 0
     target = 4
     offsets -= offsets[target]
-    old = _session(old_path).run(None, {"query": frames[None, :, target], "features": frames[None],
-                                        "frame_exists": exists[None], "offsets": offsets[None]})[0][0]
-    feeds = {"query": np.ascontiguousarray(frames[:, target, :d]),
-             "frame_valid": np.ascontiguousarray((frames[:, :, -1] * exists).T), "offsets": offsets}
-    for layer in range(layers):
-        for j, kind in enumerate(("key", "value")):
-            base = d + 2 * d * layer + j * d
-            feeds[f"{kind}_{layer}"] = np.ascontiguousarray(frames[:, :, base:base + d].transpose(1, 0, 2))
-    new = _session(new_path).run(None, feeds)[0]
-    return float(np.abs(old - new).max()), old
+    old = _temporal_run(old_path, frames, exists, offsets, target, layers, d)
+    new = _temporal_run(new_path, frames, exists, offsets, target, layers, d)
+    return float(np.abs(old - new).max()), np.ascontiguousarray(old)
 
 
 def compare_fusion(old_path, new_path, z2, z1, rng):
     pixels = len(z2)
     present = (rng.random(pixels) < 0.7).astype(np.float32)
     diffs = []
+    batch = _file_layout(old_path) == "1"  # the first layout had a leading batch axis
     for gap in (0.0, 2.0, 11.0):
         gap = np.asarray([gap], np.float32)
-        old = _session(old_path).run(None, {"s2_latent": z2[None], "s1_latent": z1[None], "s1_gap_days": gap,
-                                            "s1_present": present[None]})[0][0]
+        old = _session(old_path).run(None, {"s2_latent": z2[None] if batch else z2, "s1_latent": z1[None] if batch else z1,
+                                            "s1_gap_days": gap, "s1_present": present[None] if batch else present})[0]
+        old = old[0] if batch else old
         new = _session(new_path).run(None, {"s2_latent": z2, "s1_latent": z1, "s1_gap_days": gap,
                                             "s1_present": present})[0]
         diffs.append(float(np.abs(old - new).max()))
@@ -227,9 +279,13 @@ def reexport(folder, out=None):
             features = _frame_features(folder, f"{mod.lower()}_frame", rng)
             diffs[role], latents[mod] = compare_temporal(old, new, features, ae.temporal.layers, ae.temporal.d, rng)
         old, new = os.path.join(folder, MODEL_FILES["fusion"]), os.path.join(staging, MODEL_FILES["fusion"])
-        export_fusion(fusion, new, dict(metas["fusion"], cameo_layout=LAYOUT, cameo_pixel_layout=PIXEL_LAYOUT),
-                      _opset(_initializers(old)[2]))
-        diffs["fusion"] = compare_fusion(old, new, latents["S2"], latents["S1"], rng)
+        if fusion is None:
+            shutil.copyfile(old, new)
+            _set_metadata(new, cameo_layout=LAYOUT, cameo_pixel_layout=PIXEL_LAYOUT)
+        else:
+            export_fusion(fusion, new, dict(metas["fusion"], cameo_layout=LAYOUT, cameo_pixel_layout=PIXEL_LAYOUT),
+                          _opset(_initializers(old)[2]))
+            diffs["fusion"] = compare_fusion(old, new, latents["S2"], latents["S1"], rng)
         worst = max(diffs, key=diffs.get)
         if diffs[worst] > TOLERANCE:
             raise ValueError(f"the re-exported {worst} graph differs from the old one by {diffs[worst]:.2e} "
@@ -238,8 +294,9 @@ def reexport(folder, out=None):
             _copy_folder(folder, out)
         for role in PER_PIXEL:
             shutil.copyfile(os.path.join(staging, MODEL_FILES[role]), os.path.join(out, MODEL_FILES[role]))
-    for role in ("s2_frame", "s1_frame", "window_reference"):  # same graphs, metadata naming the new layout
-        _set_metadata(os.path.join(out, MODEL_FILES[role]), cameo_layout=LAYOUT, cameo_pixel_layout=PIXEL_LAYOUT)
+    for role in ("s2_frame", "s1_frame", "window_reference", "s2_reconstruction"):  # same graphs, new layout named
+        if os.path.isfile(os.path.join(out, MODEL_FILES[role])):
+            _set_metadata(os.path.join(out, MODEL_FILES[role]), cameo_layout=LAYOUT, cameo_pixel_layout=PIXEL_LAYOUT)
     _update_gpp_digests(out, diffs)
     names = [n for n in read_manifest(folder) if os.path.isfile(os.path.join(out, n))]
     write_manifest(out, names)
