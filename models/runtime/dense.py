@@ -98,10 +98,10 @@ class _DateJob:
         else:
             z1 = np.zeros((2 if self.models.s1 is None else self.models.s1.latent_dim, self.size), np.float32)
             present = np.zeros(self.size, np.float32)
-        e = self.models.run("fusion", {"s2_latent": np.ascontiguousarray(z2.T), "s1_latent": np.ascontiguousarray(z1.T),
-                                       "s1_present": present, "s1_gap_days": self.gap})[0]
+        e = self.models.run("fusion", {"s2_latent": z2, "s1_latent": z1, "s1_present": present,
+                                       "s1_gap_days": self.gap})[0]                          # [E, size]
         n = stop - start
-        self.out[:, start:stop] = e[:n].T
+        self.out[:, start:stop] = e[:, :n]
         if self.latents is not None:
             self.latents[0][:, start:stop] = z2[:, :n]
             self.latents[1][:, start:stop] = z1[:, :n]

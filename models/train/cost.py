@@ -103,8 +103,8 @@ def dense_cost_per_pixel_date(models_dir, side=32, frames=11):
         result[f"{mod}_temporal"] = t["macs"] / pixels
         total += (c["macs"] + t["macs"]) / pixels
         total_el += (c["elementwise"] + t["elementwise"]) / pixels
-    feeds = {"s2_latent": np.ones((pixels, latents["s2"]), np.float32),
-             "s1_latent": np.ones((pixels, latents["s1"]), np.float32),
+    feeds = {"s2_latent": np.ones((latents["s2"], pixels), np.float32),
+             "s1_latent": np.ones((latents["s1"], pixels), np.float32),
              "s1_gap_days": np.ones(1, np.float32), "s1_present": np.ones(pixels, np.float32)}
     f = count_macs(os.path.join(models_dir, MODEL_FILES["fusion"]), feeds)
     result["fusion"] = f["macs"] / pixels

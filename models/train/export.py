@@ -3,10 +3,10 @@
 Files (names in models.runtime.MODEL_FILES), all from the same weights:
 - cameo_s2_frame.onnx / cameo_s1_frame.onnx: frames [N, C+1, H+14, W+14] -> features [N, F, H, W]
 - cameo_s2_temporal.onnx / cameo_s1_temporal.onnx (one chunk of P pixels, one target date,
-  frame-major): query [P, d], frame_valid [11, P], offsets [11], key_l / value_l [11, P, d]
-  per temporal layer l -> latent [P, L]
-- cameo_fusion.onnx: s2_latent [P, 9], s1_latent [P, 2], s1_gap_days [1], s1_present [P]
-  -> embedding [P, 7]
+  channel-major): query [d, P], frame_valid [11, P], offsets [11], key_l / value_l [11, d, P]
+  per temporal layer l -> latent [L, P]
+- cameo_fusion.onnx: s2_latent [9, P], s1_latent [2, P], s1_gap_days [1], s1_present [P]
+  -> embedding [7, P]
 - cameo_window_reference.onnx: one 15 x 15 x 11 window per sample -> embedding [N, 7] (the
   per-window reference the dense path must equal)
 """
@@ -28,14 +28,14 @@ from .spec import (DATE_WINDOW_RULE, EDGE_RULE, EMBEDDING_NAMES, FRAMES, HALO, M
                    S1_PRESENT_RULE, WINDOW)
 
 METADATA_FORMAT = "1"
-# Layout of the per-pixel graphs (temporal, fusion; PIXEL_LAYOUT), one chunk and one date per call: "3" has
-# channel-major temporal graphs (models.train.model.DenseTemporal: pixels innermost) and the
-# fusion of "2"; "2" had frame-major, pixel-minor temporal graphs (DenseTemporalV2); the first
-# layout had no such entry (DenseTemporalV1 / DenseFusionV1). models.train.reexport converts both.
+# Layout of the per-pixel graphs (temporal, fusion; PIXEL_LAYOUT), one chunk and one date per
+# call: "3" is channel-major, pixels innermost (models.train.model.DenseTemporal / DenseFusion);
+# "2" was frame-major and pixel-major (DenseTemporalV2 / DenseFusionV2); the first layout had
+# no such entry (DenseTemporalV1 / DenseFusionV1). models.train.reexport converts both.
 LAYOUT = ("frame: frames [N, C+1, H+14, W+14] -> features [N, F, H, W]; temporal (one chunk of P pixels, one "
           "target date, channel-major): query [d, P], frame_valid [11, P], offsets [11], key_l and value_l "
-          "[11, d, P] for each temporal layer l -> latent [L, P]; fusion: s2_latent [P, 9], s1_latent [P, 2], "
-          "s1_gap_days [1], s1_present [P] -> embedding [P, 7]; F = d + 2 * layers * d + 1: the token, then "
+          "[11, d, P] for each temporal layer l -> latent [L, P]; fusion: s2_latent [9, P], s1_latent [2, P], "
+          "s1_gap_days [1], s1_present [P] -> embedding [7, P]; F = d + 2 * layers * d + 1: the token, then "
           "key and value of each layer, the last feature channel is the window validity")
 
 
@@ -121,9 +121,9 @@ FUSION_INPUTS = ["s2_latent", "s1_latent", "s1_gap_days", "s1_present"]
 def export_fusion(fusion, path, metadata, opset):
     """The per-pixel fusion graph (layout PIXEL_LAYOUT) with `metadata`."""
     l2, l1 = fusion.p2.in_features, fusion.p1.in_features
-    args = (torch.ones(6, l2), torch.ones(6, l1), torch.zeros(1), torch.ones(6))
-    axes = {"s2_latent": {0: "pixels"}, "s1_latent": {0: "pixels"}, "s1_present": {0: "pixels"},
-            "embedding": {0: "pixels"}}
+    args = (torch.ones(l2, 6), torch.ones(l1, 6), torch.zeros(1), torch.ones(6))
+    axes = {"s2_latent": {1: "pixels"}, "s1_latent": {1: "pixels"}, "s1_present": {0: "pixels"},
+            "embedding": {1: "pixels"}}
     _export(DenseFusion(fusion), args, path, FUSION_INPUTS, ["embedding"], axes, metadata, opset)
 
 

@@ -425,8 +425,62 @@ class DenseTemporalV2(nn.Module):
         return F.softplus(enc.out2(F.gelu(enc.out1(enc.out_norm(h)))))
 
 
+def _layer_norm_tokens(norm, x):
+    """LayerNorm over the channels of channel-major tokens x [S, C, P]."""
+    centred = x - x.mean(1, keepdim=True)
+    scaled = centred / torch.sqrt((centred * centred).mean(1, keepdim=True) + norm.eps)
+    return scaled * norm.weight.unsqueeze(1) + norm.bias.unsqueeze(1)
+
+
+def _linear_tokens(layer, x):
+    """A Linear layer on channel-major tokens x [S, in, P] -> [S, out, P]."""
+    return torch.matmul(layer.weight, x) + layer.bias.unsqueeze(1)
+
+
 class DenseFusion(nn.Module):
-    """Fusion for one chunk of P pixels of one date: s2_latent [P, 9], s1_latent [P, 2],
+    """Fusion for one chunk of P pixels of one date, channel-major (pixels innermost, as the
+    temporal graphs give their latents): s2_latent [9, P], s1_latent [2, P], s1_gap_days [1],
+    s1_present [P] in {0, 1} -> embedding [7, P].
+
+    The same arithmetic as `Fusion.forward`, written for its two tokens [2, W, P]: the
+    two-way softmax of each query is a sigmoid of the logit difference (the S1 key masked
+    where S1 is absent), the weighted values v0 + a1 (v1 - v0), and the gap embedding,
+    which depends on the date only, is computed once per call instead of once per pixel."""
+
+    def __init__(self, fusion):
+        super().__init__()
+        self.fusion = fusion
+
+    def _block(self, block, x, mask):
+        """x [2, W, P] (S2 token, S1 token), mask [1, P] (0, or -1e9 without S1)."""
+        w, nh, dh = block.width, block.heads, block.dh
+        pixels = x.shape[-1]
+        qkv = _linear_tokens(block.qkv, _layer_norm_tokens(block.norm, x))                    # [2, 3W, P]
+        q, k, v = qkv[:, :w], qkv[:, w:2 * w], qkv[:, 2 * w:]
+        diff = (q * (k[1] - k[0])).reshape(2, nh, dh, pixels).sum(2) / math.sqrt(dh) + mask   # [2, nh, P]
+        a1 = torch.sigmoid(diff).unsqueeze(2) * (v[1] - v[0]).reshape(1, nh, dh, pixels)      # [2, nh, dh, P]
+        x = x + _linear_tokens(block.proj, v[0] + a1.reshape(2, w, pixels))
+        ffn = block.ffn
+        return x + _linear_tokens(ffn.fc2, F.gelu(_linear_tokens(ffn.fc1, _layer_norm_tokens(ffn.norm, x))))
+
+    def forward(self, s2_latent, s1_latent, s1_gap_days, s1_present):
+        fu = self.fusion
+        p = s1_present.unsqueeze(0)                                                           # [1, P]
+        gap = fu.gap_mlp(time_features(torch.cat([s1_gap_days, torch.zeros_like(s1_gap_days)])))  # [2, W]
+        gap = torch.where(p > 0.5, gap[0].unsqueeze(1), gap[1].unsqueeze(1))                  # [W, P]
+        t2 = _linear_cm(fu.p2, s2_latent) + fu.modality[0].unsqueeze(1)
+        t1 = _linear_cm(fu.p1, s1_latent * p) + fu.modality[1].unsqueeze(1) + gap
+        x = torch.stack([t2, t1])                                                             # [2, W, P]
+        mask = (p - 1.0) * 1e9
+        for block in fu.blocks:
+            x = self._block(block, x, mask)
+        pooled = (x[0] + p * x[1]) / (1.0 + p)
+        return F.softplus(_linear_cm(fu.out, _layer_norm_cm(fu.norm, pooled)))
+
+
+class DenseFusionV2(nn.Module):
+    """The second per-pixel layout's fusion (read back by models.train.reexport): one chunk
+    of P pixels of one date, pixel-major: s2_latent [P, 9], s1_latent [P, 2],
     s1_gap_days [1], s1_present [P] in {0, 1} -> embedding [P, 7].
 
     The same arithmetic as `Fusion.forward`, written for its two tokens: the two-way

@@ -31,7 +31,7 @@ from ..manifest import read_manifest, write_manifest
 from ..runtime import MODEL_FILES
 from .config import default_config
 from .export import FUSION_INPUTS, LAYOUT, PIXEL_LAYOUT, export_fusion, export_temporal, temporal_inputs
-from .model import DenseFusionV1, DenseTemporalV1, FusionModel, ModalityAutoencoder
+from .model import DenseFusionV1, DenseFusionV2, DenseTemporalV1, FusionModel, ModalityAutoencoder
 from .spec import FRAMES, MODALITIES
 
 TOLERANCE = 1e-5
@@ -84,6 +84,17 @@ def _v1_export(module, kind, path, opset):
                           dynamic_axes=axes, do_constant_folding=True)
 
 
+def _v2_fusion_export(module, kind, path, opset):
+    """Export fusion `module` in the second per-pixel layout (pixel-major)."""
+    l2, l1 = module.p2.in_features, module.p1.in_features
+    args = (torch.ones(6, l2), torch.ones(6, l1), torch.zeros(1), torch.ones(6))
+    axes = {"s2_latent": {0: "pixels"}, "s1_latent": {0: "pixels"}, "s1_present": {0: "pixels"}}
+    with torch.no_grad():
+        torch.onnx.export(DenseFusionV2(module).eval(), args, path, dynamo=False, opset_version=opset,
+                          input_names=FUSION_INPUTS, output_names=["embedding"], dynamic_axes=axes,
+                          do_constant_folding=True)
+
+
 def _load_v2_temporal(module, path):
     """Set the temporal weights of autoencoder `module` from a layout-2 graph: its parameters
     are initializers named after them, except the null slot's, which the exporter folded with
@@ -129,10 +140,11 @@ def _match(value, params):
 
 
 def load_weights(module, kind, path):
-    """Set `module`'s parameters from the ONNX graph at `path`: of the first layout (any
-    per-pixel graph), or of the second (temporal graphs; its fusion graph is the current one)."""
+    """Set `module`'s parameters from the per-pixel ONNX graph at `path`, of the first or
+    second layout."""
     old, old_nodes, model = _initializers(path)
-    if _file_layout(path) == "2":
+    layout = _file_layout(path)
+    if layout == "2" and kind == "temporal":
         _load_v2_temporal(module, path)
         return model
     with tempfile.TemporaryDirectory(prefix="cameo-reexport-") as folder:
@@ -141,10 +153,10 @@ def load_weights(module, kind, path):
             for p in module.parameters():
                 p.copy_(torch.randn_like(p))
         probe = os.path.join(folder, "probe.onnx")
-        _v1_export(module, kind, probe, _opset(model))
+        (_v1_export if layout == "1" else _v2_fusion_export)(module, kind, probe, _opset(model))
         fresh, fresh_nodes, _ = _initializers(probe)
     if [op for op, _ in fresh_nodes] != [op for op, _ in old_nodes]:
-        raise ValueError(f"{os.path.basename(path)} is not a first-layout CAMEO {kind} graph of its config")
+        raise ValueError(f"{os.path.basename(path)} is not a layout-{layout} CAMEO {kind} graph of its config")
     params = {n: p.detach().numpy().copy() for n, p in module.named_parameters()}
     state = {n: torch.from_numpy(p.copy()) for n, p in params.items()}
     old_at = _by_position(old, old_nodes)
@@ -176,10 +188,8 @@ def _modules(folder):
         ae = ModalityAutoencoder(len(MODALITIES[mod]["bands"]), cfg[mod.lower()]).eval()
         load_weights(ae, "temporal", os.path.join(folder, MODEL_FILES[f"{mod.lower()}_temporal"]))
         aes[mod] = ae
-    fusion = None  # the fusion graph of the second layout is the current one: kept as it is
-    if metas["fusion"].get("cameo_pixel_layout", "1") == "1":
-        fusion = FusionModel(cfg["fusion"], cfg["s2"], cfg["s1"]).fusion.eval()
-        load_weights(fusion, "fusion", os.path.join(folder, MODEL_FILES["fusion"]))
+    fusion = FusionModel(cfg["fusion"], cfg["s2"], cfg["s1"]).fusion.eval()
+    load_weights(fusion, "fusion", os.path.join(folder, MODEL_FILES["fusion"]))
     return cfg, aes, fusion, metas
 
 
@@ -241,18 +251,27 @@ def compare_temporal(old_path, new_path, features, layers, d, rng):
     return float(np.abs(old - new).max()), np.ascontiguousarray(old)
 
 
+def _fusion_run(path, z2, z1, gap, present):
+    """Embeddings [P, E] of the fusion graph at `path` (any layout) on latents [P, L]."""
+    layout = _file_layout(path)
+    if layout == "1":  # a leading batch axis
+        return _session(path).run(None, {"s2_latent": z2[None], "s1_latent": z1[None], "s1_gap_days": gap,
+                                         "s1_present": present[None]})[0][0]
+    if layout == "2":
+        return _session(path).run(None, {"s2_latent": z2, "s1_latent": z1, "s1_gap_days": gap,
+                                         "s1_present": present})[0]
+    return _session(path).run(None, {"s2_latent": np.ascontiguousarray(z2.T), "s1_latent": np.ascontiguousarray(z1.T),
+                                     "s1_gap_days": gap, "s1_present": present})[0].T
+
+
 def compare_fusion(old_path, new_path, z2, z1, rng):
     pixels = len(z2)
     present = (rng.random(pixels) < 0.7).astype(np.float32)
     diffs = []
-    batch = _file_layout(old_path) == "1"  # the first layout had a leading batch axis
     for gap in (0.0, 2.0, 11.0):
         gap = np.asarray([gap], np.float32)
-        old = _session(old_path).run(None, {"s2_latent": z2[None] if batch else z2, "s1_latent": z1[None] if batch else z1,
-                                            "s1_gap_days": gap, "s1_present": present[None] if batch else present})[0]
-        old = old[0] if batch else old
-        new = _session(new_path).run(None, {"s2_latent": z2, "s1_latent": z1, "s1_gap_days": gap,
-                                            "s1_present": present})[0]
+        old = _fusion_run(old_path, z2, z1, gap, present)
+        new = _fusion_run(new_path, z2, z1, gap, present)
         diffs.append(float(np.abs(old - new).max()))
     return max(diffs)
 
@@ -279,13 +298,9 @@ def reexport(folder, out=None):
             features = _frame_features(folder, f"{mod.lower()}_frame", rng)
             diffs[role], latents[mod] = compare_temporal(old, new, features, ae.temporal.layers, ae.temporal.d, rng)
         old, new = os.path.join(folder, MODEL_FILES["fusion"]), os.path.join(staging, MODEL_FILES["fusion"])
-        if fusion is None:
-            shutil.copyfile(old, new)
-            _set_metadata(new, cameo_layout=LAYOUT, cameo_pixel_layout=PIXEL_LAYOUT)
-        else:
-            export_fusion(fusion, new, dict(metas["fusion"], cameo_layout=LAYOUT, cameo_pixel_layout=PIXEL_LAYOUT),
-                          _opset(_initializers(old)[2]))
-            diffs["fusion"] = compare_fusion(old, new, latents["S2"], latents["S1"], rng)
+        export_fusion(fusion, new, dict(metas["fusion"], cameo_layout=LAYOUT, cameo_pixel_layout=PIXEL_LAYOUT),
+                      _opset(_initializers(old)[2]))
+        diffs["fusion"] = compare_fusion(old, new, latents["S2"], latents["S1"], rng)
         worst = max(diffs, key=diffs.get)
         if diffs[worst] > TOLERANCE:
             raise ValueError(f"the re-exported {worst} graph differs from the old one by {diffs[worst]:.2e} "
