@@ -102,6 +102,21 @@ def test_tile_size_does_not_change_a_single_number(reference_run, belgian_stacks
     assert np.array_equal(read_all(run.index_path), read_all(reference_run.index_path), equal_nan=True)
 
 
+def test_compressed_scratch_of_large_runs_gives_the_same_cog_bytes(reference_run, belgian_stacks, tiny_models_dir,
+                                                                   crop, tmp_path, monkeypatch):
+    """Small runs write their scratch files uncompressed, large ones with DEFLATE: the
+    published COGs are the same bytes either way (here: this run taken as large)."""
+    import models.rasterio_io as rasterio_io
+
+    monkeypatch.setattr(rasterio_io, "SMALL_SCRATCH_BYTES", 0)
+    bounds, _ = crop
+    run = embed_stacks(belgian_stacks["S2_STACK"], str(tmp_path / "out"), s1_path=belgian_stacks["S1_STACK"],
+                       bounds=bounds, tile_size=32, models_dir=str(tiny_models_dir))
+    for ours, reference in zip(run.files, reference_run.files):
+        with open(ours, "rb") as a, open(reference, "rb") as b:
+            assert a.read() == b.read(), os.path.basename(ours)
+
+
 @pytest.mark.parametrize("threads", [1, 3])
 def test_thread_count_does_not_change_a_single_number(reference_run, belgian_stacks, tiny_models_dir, crop,
                                                       threads, tmp_path):
