@@ -333,9 +333,9 @@ def _linear_cm(layer, x):
 
 
 def _layer_norm_cm(norm, x):
-    """LayerNorm over the channels of channel-major x [C, P]."""
-    centred = x - x.mean(0, keepdim=True)
-    scaled = centred / torch.sqrt((centred * centred).mean(0, keepdim=True) + norm.eps)
+    """LayerNorm over the channels of channel-major x [C, P] or tokens [S, C, P]."""
+    centred = x - x.mean(-2, keepdim=True)
+    scaled = centred / torch.sqrt((centred * centred).mean(-2, keepdim=True) + norm.eps)
     return scaled * norm.weight.unsqueeze(1) + norm.bias.unsqueeze(1)
 
 
@@ -425,13 +425,6 @@ class DenseTemporalV2(nn.Module):
         return F.softplus(enc.out2(F.gelu(enc.out1(enc.out_norm(h)))))
 
 
-def _layer_norm_tokens(norm, x):
-    """LayerNorm over the channels of channel-major tokens x [S, C, P]."""
-    centred = x - x.mean(1, keepdim=True)
-    scaled = centred / torch.sqrt((centred * centred).mean(1, keepdim=True) + norm.eps)
-    return scaled * norm.weight.unsqueeze(1) + norm.bias.unsqueeze(1)
-
-
 def _linear_tokens(layer, x):
     """A Linear layer on channel-major tokens x [S, in, P] -> [S, out, P]."""
     return torch.matmul(layer.weight, x) + layer.bias.unsqueeze(1)
@@ -455,13 +448,13 @@ class DenseFusion(nn.Module):
         """x [2, W, P] (S2 token, S1 token), mask [1, P] (0, or -1e9 without S1)."""
         w, nh, dh = block.width, block.heads, block.dh
         pixels = x.shape[-1]
-        qkv = _linear_tokens(block.qkv, _layer_norm_tokens(block.norm, x))                    # [2, 3W, P]
+        qkv = _linear_tokens(block.qkv, _layer_norm_cm(block.norm, x))                    # [2, 3W, P]
         q, k, v = qkv[:, :w], qkv[:, w:2 * w], qkv[:, 2 * w:]
         diff = (q * (k[1] - k[0])).reshape(2, nh, dh, pixels).sum(2) / math.sqrt(dh) + mask   # [2, nh, P]
         a1 = torch.sigmoid(diff).unsqueeze(2) * (v[1] - v[0]).reshape(1, nh, dh, pixels)      # [2, nh, dh, P]
         x = x + _linear_tokens(block.proj, v[0] + a1.reshape(2, w, pixels))
         ffn = block.ffn
-        return x + _linear_tokens(ffn.fc2, F.gelu(_linear_tokens(ffn.fc1, _layer_norm_tokens(ffn.norm, x))))
+        return x + _linear_tokens(ffn.fc2, F.gelu(_linear_tokens(ffn.fc1, _layer_norm_cm(ffn.norm, x))))
 
     def forward(self, s2_latent, s1_latent, s1_gap_days, s1_present):
         fu = self.fusion
