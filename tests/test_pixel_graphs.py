@@ -1,9 +1,10 @@
-"""The frame-major per-pixel graphs (temporal, fusion) against the first layout they replace.
+"""The channel-major per-pixel graphs (temporal, fusion) against the two layouts they replace.
 
-A folder in the first layout is made from tiny random-weight models (the old export:
-DenseTemporalV1 / DenseFusionV1); models.train.reexport must recover every weight
-exactly from its ONNX files, write graphs that give the same numbers (<= 1e-5), and the
-dense engine on them must still equal the per-window reference (<= 1e-4).
+A folder in the first or second layout is made from tiny random-weight models (the old
+exports: DenseTemporalV1 / DenseFusionV1, DenseTemporalV2 / DenseFusionV2);
+models.train.reexport must recover every weight exactly from its ONNX files, write graphs
+that give the same numbers (<= 1e-5), and the dense engine on them must still equal the
+per-window reference (<= 1e-4).
 """
 
 import json
@@ -25,15 +26,19 @@ from models.train.model import FusionModel, ModalityAutoencoder  # noqa: E402
 from tests.train_helpers import S1_BANDS, S2_BANDS, synthetic_stack, tiny_models  # noqa: E402
 
 
-def _first_layout_folder(folder, cfg, s2, s1, fusion, stats):
-    """A model folder as the first-layout export wrote it: the per-pixel graphs replaced by
-    their DenseTemporalV1 / DenseFusionV1 exports, with the metadata of that layout."""
+def _old_layout_folder(folder, cfg, s2, s1, fusion, stats, layout="1"):
+    """A model folder as an older export wrote it: the per-pixel graphs replaced by their
+    first-layout (DenseTemporalV1 / DenseFusionV1) or second-layout (DenseTemporalV2 /
+    DenseFusionV2) exports, with the metadata of that layout."""
     export_models(cfg, s2, s1, fusion, stats, str(folder), training_summary="tiny random weights (tests)")
+    old_export = reexport._v1_export if layout == "1" else reexport._v2_export
     for role, module, kind in (("s2_temporal", s2, "temporal"), ("s1_temporal", s1, "temporal"),
                                ("fusion", fusion, "fusion")):
         path = os.path.join(folder, MODEL_FILES[role])
         meta = {p.key: p.value for p in onnx.load(path).metadata_props if p.key != "cameo_pixel_layout"}
-        reexport._v1_export(module, kind, path, 17)
+        if layout != "1":
+            meta["cameo_pixel_layout"] = layout
+        old_export(module, kind, path, 17)
         model = onnx.load(path)
         for key, value in sorted(meta.items()):
             entry = model.metadata_props.add()
@@ -42,11 +47,16 @@ def _first_layout_folder(folder, cfg, s2, s1, fusion, stats):
     write_manifest(str(folder), list(read_manifest(str(folder))))
 
 
-@pytest.fixture(scope="module")
-def converted(tmp_path_factory):
+@pytest.fixture(scope="module", params=["1", "2"])
+def converted(request, tmp_path_factory):
     cfg, s2, s1, fusion, stats = tiny_models(seed=4)
-    old = tmp_path_factory.mktemp("first-layout")
-    _first_layout_folder(old, cfg, s2, s1, fusion, stats)
+    generator = torch.Generator().manual_seed(5)
+    with torch.no_grad():  # the null slot starts at zero: give it values that must be recovered
+        for ae in (s2, s1):
+            for p in (ae.temporal.null_k, ae.temporal.null_v, ae.temporal.null_bias):
+                p.copy_(torch.randn(p.shape, generator=generator))
+    old = tmp_path_factory.mktemp(f"layout-{request.param}")
+    _old_layout_folder(old, cfg, s2, s1, fusion, stats, request.param)
     new = tmp_path_factory.mktemp("converted")
     result = reexport.reexport(str(old), str(new))
     return old, new, result, (s2, s1, fusion)
@@ -95,7 +105,7 @@ def test_engine_on_converted_graphs_equals_old_graphs_and_window_reference(conve
         assert sha256_of(os.path.join(new, name)) == digest
 
 
-def test_first_layout_folder_is_refused_with_the_conversion_command(converted):
+def test_older_layout_folder_is_refused_with_the_conversion_command(converted):
     old, _, _, _ = converted
     with pytest.raises(CameoInputError, match=r"older CAMEO .*python -m models.train.reexport"):
         load_models(str(old), threads=1)

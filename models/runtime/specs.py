@@ -170,7 +170,7 @@ class CameoModels:
 
     def _check_pixel_layout(self):
         """The per-pixel graphs must take the channel-major inputs the dense path feeds."""
-        for role in ("s2_temporal", "s1_temporal"):
+        for role in ("s2_temporal", "s1_temporal", "fusion"):
             if role in self.sessions and self.metadata[role].get("cameo_pixel_layout") != PIXEL_LAYOUT:
                 raise CameoInputError(
                     f"{MODEL_FILES[role]} has the per-pixel layout of an older CAMEO "
@@ -187,7 +187,7 @@ class CameoModels:
 
 
 # The per-pixel graphs' input layout the dense path feeds (models.train.export writes it):
-# "3" = channel-major temporal graphs, [..., d, pixels].
+# "3" = channel-major temporal and fusion graphs, [..., channels, pixels].
 PIXEL_LAYOUT = "3"
 
 # Per-pixel models (temporal encoders, fusion) are chains of tiny ops on [pixels, <= 12, <= 161]

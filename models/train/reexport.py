@@ -31,7 +31,7 @@ from ..manifest import read_manifest, write_manifest
 from ..runtime import MODEL_FILES
 from .config import default_config
 from .export import FUSION_INPUTS, LAYOUT, PIXEL_LAYOUT, export_fusion, export_temporal, temporal_inputs
-from .model import DenseFusionV1, DenseFusionV2, DenseTemporalV1, FusionModel, ModalityAutoencoder
+from .model import DenseFusionV1, DenseFusionV2, DenseTemporalV1, DenseTemporalV2, FusionModel, ModalityAutoencoder
 from .spec import FRAMES, MODALITIES
 
 TOLERANCE = 1e-5
@@ -84,32 +84,42 @@ def _v1_export(module, kind, path, opset):
                           dynamic_axes=axes, do_constant_folding=True)
 
 
-def _v2_fusion_export(module, kind, path, opset):
-    """Export fusion `module` in the second per-pixel layout (pixel-major)."""
-    l2, l1 = module.p2.in_features, module.p1.in_features
-    args = (torch.ones(6, l2), torch.ones(6, l1), torch.zeros(1), torch.ones(6))
-    axes = {"s2_latent": {0: "pixels"}, "s1_latent": {0: "pixels"}, "s1_present": {0: "pixels"}}
+def _v2_export(module, kind, path, opset):
+    """Export `module` in the second per-pixel layout (frame-major, pixel-major), as the
+    export of that layout did."""
+    if kind == "temporal":
+        d, layers = module.temporal.d, module.temporal.layers
+        wrapper, names, outputs = DenseTemporalV2(module), temporal_inputs(layers), ["latent"]
+        args = (torch.zeros(6, d), torch.ones(FRAMES, 6), torch.zeros(FRAMES)) + tuple(
+            torch.zeros(FRAMES, 6, d) for _ in range(2 * layers))
+        axes = {"query": {0: "pixels"}, "frame_valid": {1: "pixels"}, **{n: {1: "pixels"} for n in names[3:]}}
+    else:
+        l2, l1 = module.p2.in_features, module.p1.in_features
+        wrapper, names, outputs = DenseFusionV2(module), FUSION_INPUTS, ["embedding"]
+        args = (torch.ones(6, l2), torch.ones(6, l1), torch.zeros(1), torch.ones(6))
+        axes = {"s2_latent": {0: "pixels"}, "s1_latent": {0: "pixels"}, "s1_present": {0: "pixels"}}
     with torch.no_grad():
-        torch.onnx.export(DenseFusionV2(module).eval(), args, path, dynamo=False, opset_version=opset,
-                          input_names=FUSION_INPUTS, output_names=["embedding"], dynamic_axes=axes,
-                          do_constant_folding=True)
+        torch.onnx.export(wrapper.eval(), args, path, dynamo=False, opset_version=opset, input_names=names,
+                          output_names=outputs, dynamic_axes=axes, do_constant_folding=True)
 
 
 def _load_v2_temporal(module, path):
-    """Set the temporal weights of autoencoder `module` from a layout-2 graph: its parameters
-    are initializers named after them, except the null slot's, which the exporter folded with
-    the head-sum matrix into three initializers per layer ([d, heads] key x scale, [heads]
-    bias, [heads, d] value), in the order of the layers."""
-    values, _, _ = _initializers(path)
+    """Set the temporal weights of autoencoder `module` from a layout-2 graph (`_v2_export`):
+    its parameters are initializers named after them, except the null slot's, which the
+    exporter folded with the head-sum matrix into three initializers per layer ([d, heads]
+    key x scale, [heads] bias, [heads, d] value), read in the order the graph uses them. (The probe
+    matching of `load_weights` cannot see through those products.)"""
+    values, nodes, _ = _initializers(path)
     enc = module.temporal
     state = {name: value.clone() for name, value in module.state_dict().items()}
-    folded = []
     for name, value in values.items():
         if name in state:
             state[name] = torch.from_numpy(np.array(value, np.float32))
-        elif not name.startswith("temporal."):
-            folded.append(np.array(value, np.float32))
-    if len(folded) != 3 * enc.layers:
+    # in the order the graph uses them (the exporter shares equal ones between layers)
+    folded = [np.array(values[name], np.float32) for _, inputs in nodes for name in inputs
+              if name in values and name not in state]
+    shapes = [(enc.d, enc.heads), (enc.heads,), (enc.heads, enc.d)] * enc.layers
+    if [f.shape for f in folded] != shapes:
         raise ValueError(f"{os.path.basename(path)} is not a layout-2 CAMEO temporal graph of its config")
     channel = np.arange(enc.d)
     for layer in range(enc.layers):
@@ -153,7 +163,7 @@ def load_weights(module, kind, path):
             for p in module.parameters():
                 p.copy_(torch.randn_like(p))
         probe = os.path.join(folder, "probe.onnx")
-        (_v1_export if layout == "1" else _v2_fusion_export)(module, kind, probe, _opset(model))
+        (_v1_export if layout == "1" else _v2_export)(module, kind, probe, _opset(model))
         fresh, fresh_nodes, _ = _initializers(probe)
     if [op for op, _ in fresh_nodes] != [op for op, _ in old_nodes]:
         raise ValueError(f"{os.path.basename(path)} is not a layout-{layout} CAMEO {kind} graph of its config")
