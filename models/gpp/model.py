@@ -82,13 +82,14 @@ def load_gpp_model(path=None, threads=None, verify=True):
         raise CameoInputError(f"{os.path.basename(path)} is a GPP model of an older CAMEO (no radiation input "
                               f"and no area of applicability): re-train and export it with {EXPORTER}.")
     try:
+        bins = int(meta["cameo_bins"])
+        used_bins = json.loads(meta.get("cameo_used_bins", "null")) or list(range(bins))
+        if not all(isinstance(b, int) and 0 <= b < bins for b in used_bins):
+            raise ValueError("cameo_used_bins")
         model = GPPModel(session, path, meta, int(meta["cameo_window_days"]), json.loads(meta["cameo_inputs"]),
                          meta["cameo_units"], int(meta["cameo_max_gap_days"]),
                          (meta["cameo_embedding_model_name"], meta["cameo_embedding_model_version"]),
-                         AreaOfApplicability.from_metadata(meta), int(meta["cameo_bins"]), [])
-        model.used_bins = json.loads(meta.get("cameo_used_bins", "null")) or list(range(model.bins))
-        if not all(isinstance(b, int) and 0 <= b < model.bins for b in model.used_bins):
-            raise ValueError("cameo_used_bins")
+                         AreaOfApplicability.from_metadata(meta), bins, used_bins)
     except (KeyError, ValueError, TypeError) as error:
         raise CameoInputError(f"The GPP model {os.path.basename(path)} lacks or garbles the metadata "
                               f"{error}: re-export it with {EXPORTER}.") from error
